@@ -1,0 +1,1 @@
+"""HTTP edge: Litestar controllers, wire types and the one error renderer."""

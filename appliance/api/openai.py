@@ -1,0 +1,124 @@
+"""`/v1/*`: the OpenAI-compatible surface. Thin: decode, call the pipeline, encode.
+
+Bodies are decoded by msgspec straight from bytes (not Litestar's signature model) so that a
+bad body becomes an OpenAI 400 naming the field, and the hot path stays a few microseconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import msgspec
+import numpy as np
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Stream
+
+from appliance.api.schemas import (
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    EmbeddingData,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingUsage,
+    ModelCard,
+    ModelList,
+)
+from appliance.api.errors import error_body
+from appliance.errors import ApplianceError, InvalidRequest, UnknownModel
+from appliance.pipeline import AUTO, RequestContext
+from appliance.runtime import Runtime
+
+T = TypeVar("T")
+_encoder = msgspec.json.Encoder()
+_PATH = re.compile(r" - at `\$\.?(.*)`$")
+EMBEDDING_MODEL = "all-minilm-l6-v2"
+
+
+def decode_body(body: bytes, type_: type[T]) -> T:
+    if not body:
+        raise InvalidRequest("The request body is empty; expected a JSON object")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _PATH.search(text)
+        param = match.group(1) if match else None
+        detail = text[: match.start()] if match else text
+        where = f"{param}: " if param else ""
+        raise InvalidRequest(f"Invalid request: {where}{detail}", param=param) from None
+    except msgspec.DecodeError:
+        raise InvalidRequest("The request body is not valid JSON") from None
+
+
+def sse(chunks: AsyncIterator[ChatCompletionChunk]) -> AsyncIterator[bytes]:
+    """Encode chunks as OpenAI does; a failure after the first byte ends with one error event."""
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                yield b"data: " + _encoder.encode(chunk) + b"\n\n"
+        except ApplianceError as exc:
+            yield b"data: " + error_body(exc.message, exc.type, exc.param, exc.code) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+    return events()
+
+
+class OpenAIController(Controller):
+    path = "/v1"
+
+    @post("/chat/completions", status_code=200)
+    async def chat_completions(self, request: Request, runtime: Runtime) -> Response[bytes] | Stream:
+        ctx = RequestContext()
+        req = decode_body(await request.body(), ChatCompletionRequest)
+        runtime.ensure_ready()
+        reply = await runtime.pipeline.chat(req, ctx)
+        if reply.chunks is not None:
+            return Stream(sse(reply.chunks), media_type="text/event-stream",
+                          headers={**reply.headers, "cache-control": "no-cache"})
+        return Response(_encoder.encode(reply.completion), media_type="application/json",
+                        headers=reply.headers)
+
+    @get("/models")
+    async def models(self, runtime: Runtime) -> ModelList:
+        created = int(runtime.started_at)
+        cards = [ModelCard(id=AUTO, created=created, owned_by="appliance")]
+        seen = {AUTO}
+        for tier in runtime.tiers.tiers:
+            if tier.model not in seen:
+                seen.add(tier.model)
+                cards.append(ModelCard(id=tier.model, created=created, owned_by=f"tier:{tier.name}"))
+        cards.append(ModelCard(id=EMBEDDING_MODEL, created=created, owned_by="appliance"))
+        return ModelList(cards)
+
+    @post("/embeddings", status_code=200)
+    async def embeddings(self, request: Request, runtime: Runtime) -> Response[bytes]:
+        req = decode_body(await request.body(), EmbeddingRequest)
+        if req.model not in (EMBEDDING_MODEL, AUTO, "text-embedding-ada-002", "text-embedding-3-small"):
+            raise UnknownModel(f"The embedding model `{req.model}` does not exist; use `{EMBEDDING_MODEL}`", param="model")
+        texts = [req.input] if isinstance(req.input, str) else req.input
+        if not texts or len(texts) > 2048:
+            raise InvalidRequest("`input` must hold 1 to 2048 strings", param="input")
+        if req.dimensions is not None and req.dimensions != 384:
+            raise InvalidRequest("this model has 384 dimensions", param="dimensions")
+        runtime.ensure_ready()
+        vectors = await runtime.embed_many(texts)
+        tokens = sum(runtime.count_tokens(t) for t in texts)
+        data = [
+            EmbeddingData(index=i, embedding=_vector_out(v, req.encoding_format))
+            for i, v in enumerate(vectors)
+        ]
+        body = EmbeddingResponse(data, EMBEDDING_MODEL, EmbeddingUsage(tokens, tokens))
+        return Response(_encoder.encode(body), media_type="application/json")
+
+
+def _vector_out(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(vector.astype(np.float32).tobytes()).decode("ascii")
+    return [float(x) for x in vector]
+
+
+

@@ -1,0 +1,37 @@
+"""`create_app(config)`: wires controllers, DI, lifespan and the error handlers. Nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+
+from appliance.api.errors import EXCEPTION_HANDLERS
+from appliance.api.health import healthz, readyz
+from appliance.api.openai import OpenAIController
+from appliance.config import Config
+from appliance.runtime import Runtime
+
+
+def create_app(config: Config) -> Litestar:
+    runtime = Runtime.build(config)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Litestar(
+        route_handlers=[OpenAIController, healthz, readyz],
+        dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        request_max_body_size=config.server.max_body_bytes,
+        openapi_config=None,
+        debug=False,
+    )

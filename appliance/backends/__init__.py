@@ -1,0 +1,1 @@
+"""Backends: one small protocol (`base.Backend`) and the things it talks to."""

@@ -1,0 +1,165 @@
+"""Any OpenAI-compatible server (a cloud, vLLM, llama.cpp's server, another appliance).
+
+Calls go through the stock `openai.AsyncOpenAI` client with SDK retries off: retrying and
+escalating are the pipeline's job, and a hidden retry would double the latency of a failure.
+Bodies are read raw and decoded with msgspec, which skips the SDK's pydantic models on the
+hot path (this is most of the gateway's overhead budget).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+import openai
+
+from appliance.api.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from appliance.backends.base import BackendHealth
+from appliance.config import TierConfig
+from appliance.errors import (
+    BackendError,
+    BackendRateLimited,
+    BackendTimeout,
+    InvalidRequest,
+)
+
+_chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+_completion_decoder = msgspec.json.Decoder(ChatCompletion)
+
+
+class MissingKey(Exception):
+    """The tier's API key variable is unset: the tier is unavailable, not fatal."""
+
+
+def request_body(req: ChatCompletionRequest, model: str) -> dict[str, Any]:
+    body: dict[str, Any] = msgspec.to_builtins(req)
+    body["model"] = model
+    return body
+
+
+class OpenAIBackend:
+    def __init__(self, tier: TierConfig, *, api_key: str | None = None) -> None:
+        self.name = tier.name
+        self.model = tier.model or tier.name
+        self._tier = tier
+        key = api_key
+        if key is None and tier.api_key_env:
+            key = os.environ.get(tier.api_key_env) or _credential(tier.api_key_env)
+            if not key:
+                raise MissingKey(f"environment variable {tier.api_key_env} is not set")
+        self._client = openai.AsyncOpenAI(
+            base_url=tier.base_url,
+            api_key=key or "not-needed",
+            max_retries=0,
+            timeout=httpx.Timeout(tier.timeout_s, connect=tier.connect_timeout_s),
+        )
+
+    async def start(self) -> None:
+        return None
+
+    async def chat(self, req: ChatCompletionRequest) -> ChatCompletion:
+        body = request_body(req, self.model)
+        body.pop("stream_options", None)
+        body["stream"] = False
+        try:
+            async with asyncio.timeout(self._tier.timeout_s):
+                raw = await self._client.chat.completions.with_raw_response.create(**body)
+                content = raw.http_response.content
+        except (openai.OpenAIError, TimeoutError) as exc:
+            raise _translate(exc, self.name) from exc
+        try:
+            return _completion_decoder.decode(content)
+        except msgspec.DecodeError as exc:
+            raise BackendError(f"tier {self.name}: upstream sent an invalid response") from exc
+
+    async def stream(self, req: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        body = request_body(req, self.model)
+        body["stream"] = True
+        # Always ask for usage: the ledger bills streams exactly, whatever the client asked.
+        body["stream_options"] = {"include_usage": True}
+        try:
+            async with self._client.chat.completions.with_streaming_response.create(
+                **body
+            ) as response:
+                async for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    try:
+                        yield _chunk_decoder.decode(data)
+                    except msgspec.DecodeError as exc:
+                        raise BackendError(
+                            f"tier {self.name}: upstream sent an invalid stream chunk"
+                        ) from exc
+        except (openai.OpenAIError, httpx.HTTPError, TimeoutError) as exc:
+            raise _translate(exc, self.name) from exc
+
+    async def health(self) -> BackendHealth:
+        return BackendHealth(state="up")
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _credential(name: str) -> str | None:
+    """A key delivered by systemd's LoadCredential= lands in $CREDENTIALS_DIRECTORY/<name>."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    try:
+        with open(os.path.join(directory, name), encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            from email.utils import parsedate_to_datetime
+
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _translate(exc: BaseException, tier: str) -> Exception:
+    """Map the SDK's errors to ours; never echo the upstream's key-bearing request."""
+    if isinstance(exc, openai.APITimeoutError | TimeoutError | httpx.TimeoutException):
+        return BackendTimeout(f"tier {tier}: upstream timed out")
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+        return BackendError(f"tier {tier}: cannot reach upstream")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status in (402, 429):
+            return BackendRateLimited(
+                f"tier {tier}: upstream returned {status}",
+                retry_after_s=_retry_after(exc.response.headers),
+            )
+        if status in (400, 422):
+            return InvalidRequest(f"tier {tier}: upstream rejected the request: {_message(exc)}")
+        error = BackendError(f"tier {tier}: upstream returned {status}")
+        error.kind = f"http_{status}"
+        return error
+    return BackendError(f"tier {tier}: {type(exc).__name__}")
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])[:500]
+    return f"HTTP {exc.status_code}"

