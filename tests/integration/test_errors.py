@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import pytest
@@ -97,11 +99,11 @@ def test_no_available_tier_is_503_and_names_no_secret(server_factory: ServerFact
         "model": "gpt-4o", "api_key_env": "APPLIANCE_TEST_MISSING_KEY",
     }]
     server = server_factory({"tiers": tiers}, wait_ready=False)
-    ready = httpx.get(server.url + "/readyz", timeout=5)
-    for _ in range(100):
-        if ready.json().get("status") != "starting" and "loading" not in ready.json()["status"]:
-            break
+    for _ in range(200):
         ready = httpx.get(server.url + "/readyz", timeout=5)
+        if ready.json()["status"] not in ("starting", "loading encoder", "loading models"):
+            break
+        time.sleep(0.05)
     assert ready.status_code == 503
     assert "APPLIANCE_TEST_MISSING_KEY" in ready.json()["tiers"]["frontier"]
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
