@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 
+from appliance.api.admin import AdminController, metrics
 from appliance.api.errors import EXCEPTION_HANDLERS
 from appliance.api.health import healthz, readyz
 from appliance.api.openai import OpenAIController
@@ -27,11 +29,11 @@ def create_app(config: Config) -> Litestar:
             await runtime.close()
 
     return Litestar(
-        route_handlers=[OpenAIController, healthz, readyz],
+        route_handlers=[OpenAIController, AdminController, healthz, readyz, metrics],
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
+        state=State({"runtime": runtime}),
         request_max_body_size=config.server.max_body_bytes,
-        openapi_config=None,
         debug=False,
     )

@@ -1,8 +1,8 @@
-"""Process-lifetime objects (config, tiers, encoder, pipeline) and their start/stop order.
+"""Process-lifetime objects and their start/stop order; live reconfiguration.
 
 Built in the app's lifespan and reached by handlers through DI as `runtime`; never module
-globals. Models load in the background so `/healthz` answers at once and `/readyz` says 503
-until everything is loaded.
+globals. The HTTP port opens at once (`/healthz` answers) while models load in the background;
+`/readyz` says 503 until they have, and systemd hears READY=1 only then.
 """
 
 from __future__ import annotations
@@ -12,15 +12,35 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from appliance import notify, overrides
+from appliance.admin.messages import ConfigPatch
 from appliance.backends.registry import TierSet, build_tiers
-from appliance.config import Config
+from appliance.cache.semantic import SemanticCache
+from appliance.config import Config, ConfigError
+from appliance.embedding.batcher import EmbeddingBatcher
 from appliance.embedding.encoder import Encoder
 from appliance.errors import BackendUnavailable
+from appliance.ledger.billing import Billing
+from appliance.ledger.db import Ledger
+from appliance.ledger.prices import PriceTable
 from appliance.pipeline import Pipeline
+from appliance.router.classifier import RouterClassifier
+from appliance.router.policy import RoutingPolicy, ScoreProfile
+from appliance.security import BudgetTracker, KeyStore, load_or_create_admin_token
+from appliance.telemetry.bus import EventBus
+from appliance.telemetry.metrics import Metrics
+from appliance.telemetry.system import SystemSampler
 
 log = logging.getLogger("appliance")
+
+
+def default_shares(n_tiers: int) -> list[float]:
+    """Without operator cut points: the hardest 5% to the top tier, 25% to the middle, rest
+    local (the case study's split). Two tiers: 80/20."""
+    if n_tiers == 2:
+        return [0.8, 0.2]
+    middle = [0.25 / (n_tiers - 2)] * (n_tiers - 2)
+    return [0.70, *middle, 0.05]
 
 
 @dataclass
@@ -28,48 +48,140 @@ class Runtime:
     config: Config
     tiers: TierSet
     pipeline: Pipeline
+    bus: EventBus
+    metrics: Metrics
+    keys: KeyStore
+    admin_token: str
+    sampler: SystemSampler = field(default_factory=SystemSampler)
     started_at: float = field(default_factory=time.time)
     encoder: Encoder | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     status: str = "starting"
-    _loader: asyncio.Task[None] | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _saved_overrides: dict[str, object] = field(default_factory=dict)
+    _profile: ScoreProfile | None = None
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
+        state = config.state_path
+        state.mkdir(parents=True, exist_ok=True)
+        saved = overrides.load(state)
+        config = overrides.apply_saved(config, saved)
         tiers = build_tiers(config)
-        return cls(config=config, tiers=tiers, pipeline=Pipeline(config, tiers))
+        billing = Billing(config, PriceTable.load(config.ledger.prices))
+        for tier in tiers.tiers:
+            price = billing.price_of(tier.config)
+            tier.is_free = price.input == 0 and price.output == 0
+        bus, metrics = EventBus(), Metrics()
+        bus.add_listener(metrics.observe)
+        ledger = Ledger(state / "ledger.sqlite")
+        pipeline = Pipeline(config, tiers, billing, bus, ledger=ledger,
+                            budgets=BudgetTracker(ledger))
+        token = load_or_create_admin_token(
+            state, config.security.admin_token, config.security.admin_token_file)
+        runtime = cls(config, tiers, pipeline, bus, metrics, KeyStore.open(state), token)
+        runtime._saved_overrides = saved
+        if len(tiers.tiers) > 1:
+            # Loaded here, not in the background, so bad cut points fail start-up loudly.
+            classifier = RouterClassifier.load()
+            runtime._profile = ScoreProfile.from_metadata(classifier.metadata)
+            pipeline.classifier = classifier
+            try:
+                pipeline.policy = runtime.build_policy(config)
+            except ValueError as exc:
+                raise ConfigError(f"config: {exc}") from None
+        return runtime
 
     async def start(self) -> None:
-        self._loader = asyncio.create_task(self._load())
+        self._tasks.append(asyncio.create_task(self._load()))
+        self._tasks.append(asyncio.create_task(self.sampler.run(2.0)))
+        self._tasks.append(asyncio.create_task(notify.watchdog_loop()))
 
     async def _load(self) -> None:
         try:
-            self.status = "loading encoder"
+            self._status("loading the encoder")
             self.encoder = await asyncio.to_thread(Encoder)
-            self.status = "loading models"
+            embedder = EmbeddingBatcher(self.encoder)
+            embedder.start()
+            self.pipeline.embedder = embedder
+            self.pipeline.count_tokens = self.encoder.count_tokens
+            # Opened even when disabled, so the operator can switch it on live.
+            self._status("opening the cache")
+            self.pipeline.cache = await asyncio.to_thread(
+                SemanticCache, self.config.state_path / "cache", self.config.cache)
+            self._status("loading models")
             await self.tiers.start()
             available = [t.name for t in self.tiers.tiers if t.is_available]
             log.info("ready; tiers available: %s", ", ".join(available) or "none")
             self.status = "ready"
             self.ready.set()
+            notify.notify(ready=True, status="ready")
         except Exception:
             self.status = "failed"
             log.exception("start-up failed")
+            notify.notify(status="start-up failed")
             raise
+
+    def _status(self, text: str) -> None:
+        self.status = text
+        notify.notify(status=text)
+
+    def build_policy(self, config: Config) -> RoutingPolicy | None:
+        n = len(config.tiers)
+        if n < 2 or self._profile is None:
+            return None
+        router = config.router
+        if router.cut_points is not None:
+            return RoutingPolicy.fixed(router.cut_points, self._profile)
+        shares = router.target_shares or default_shares(n)
+        return RoutingPolicy.by_shares(shares, self._profile, window=router.window)
 
     def ensure_ready(self) -> None:
         if not self.ready.is_set():
             raise BackendUnavailable(f"The appliance is still starting ({self.status})")
 
-    async def embed_many(self, texts: list[str]) -> np.ndarray:
-        assert self.encoder is not None
-        return await asyncio.to_thread(self.encoder.encode, texts)
-
     def count_tokens(self, text: str) -> int:
         assert self.encoder is not None
         return self.encoder.count_tokens(text)
 
+    # -- live reconfiguration -------------------------------------------------------------
+
+    def apply(self, patch: ConfigPatch) -> Config:
+        """Validate, apply without restart, persist. Raises ConfigError (the caller's 400)."""
+        config = overrides.apply_patch(self.config, patch)
+        try:
+            policy = self.build_policy(config)  # checks cut points against the model's range
+        except ValueError as exc:
+            raise ConfigError(f"config: {exc}") from None
+        merged = overrides.merge(self._saved_overrides, patch)
+        overrides.save(self.config.state_path, merged)
+        self._saved_overrides = merged
+        self._install(config, policy)
+        return config
+
+    def _install(self, config: Config, policy: RoutingPolicy | None) -> None:
+        self.config = config
+        self.pipeline.config = config
+        if self.pipeline.cache is not None:
+            self.pipeline.cache.config = config.cache
+        if policy is not None:
+            self.pipeline.policy = policy
+        for tier, tier_config in zip(self.tiers.tiers, config.tiers, strict=True):
+            tier.enabled = tier_config.enabled
+            tier.config = tier_config
+        self.pipeline.billing.update(config)
+
     async def close(self) -> None:
-        if self._loader is not None and not self._loader.done():
-            self._loader.cancel()
+        for task in self._tasks:
+            task.cancel()
         await self.tiers.close()
+        pipeline = self.pipeline
+        if pipeline.embedder is not None:
+            pipeline.embedder.close()
+        if pipeline.cache is not None:
+            await asyncio.to_thread(pipeline.cache.close)
+        if pipeline.ledger is not None:
+            pipeline.ledger.close()
+        self.sampler.close()
+        notify.notify(stopping=True)
+

@@ -14,6 +14,7 @@ from typing import TypeVar
 import msgspec
 import numpy as np
 from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
 from appliance.api.schemas import (
@@ -27,8 +28,9 @@ from appliance.api.schemas import (
     ModelList,
 )
 from appliance.api.errors import error_body
-from appliance.errors import ApplianceError, InvalidRequest, UnknownModel
-from appliance.pipeline import AUTO, RequestContext
+from appliance.errors import ApplianceError, AuthFailed, InvalidRequest, UnknownModel
+from appliance.pipeline import ANONYMOUS, RequestContext
+from appliance.router.planner import AUTO
 from appliance.runtime import Runtime
 
 T = TypeVar("T")
@@ -72,15 +74,17 @@ class OpenAIController(Controller):
 
     @post("/chat/completions", status_code=200)
     async def chat_completions(self, request: Request, runtime: Runtime) -> Response[bytes] | Stream:
-        ctx = RequestContext()
+        ctx = context(request, runtime)
         req = decode_body(await request.body(), ChatCompletionRequest)
         runtime.ensure_ready()
         reply = await runtime.pipeline.chat(req, ctx)
+        after = BackgroundTask(reply.after) if reply.after is not None else None
         if reply.chunks is not None:
             return Stream(sse(reply.chunks), media_type="text/event-stream",
-                          headers={**reply.headers, "cache-control": "no-cache"})
+                          headers={**reply.headers, "cache-control": "no-cache"},
+                          background=after)
         return Response(_encoder.encode(reply.completion), media_type="application/json",
-                        headers=reply.headers)
+                        headers=reply.headers, background=after)
 
     @get("/models")
     async def models(self, runtime: Runtime) -> ModelList:
@@ -104,8 +108,10 @@ class OpenAIController(Controller):
             raise InvalidRequest("`input` must hold 1 to 2048 strings", param="input")
         if req.dimensions is not None and req.dimensions != 384:
             raise InvalidRequest("this model has 384 dimensions", param="dimensions")
+        context(request, runtime)
         runtime.ensure_ready()
-        vectors = await runtime.embed_many(texts)
+        assert runtime.pipeline.embedder is not None
+        vectors = await runtime.pipeline.embedder.embed_many(texts)
         tokens = sum(runtime.count_tokens(t) for t in texts)
         data = [
             EmbeddingData(index=i, embedding=_vector_out(v, req.encoding_format))
@@ -113,6 +119,25 @@ class OpenAIController(Controller):
         ]
         body = EmbeddingResponse(data, EMBEDDING_MODEL, EmbeddingUsage(tokens, tokens))
         return Response(_encoder.encode(body), media_type="application/json")
+
+
+def context(request: Request, runtime: Runtime) -> RequestContext:
+    """Who is asking and how they want the cache used. With no client keys configured the
+    endpoint is open (local-only default); with keys, a valid one is required."""
+    ctx = RequestContext()
+    if runtime.keys.has_keys():
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        client = runtime.keys.authenticate(key.strip()) if scheme.lower() == "bearer" else None
+        if client is None:
+            raise AuthFailed("Invalid or missing API key; send `Authorization: Bearer <key>`")
+        ctx.client = client
+    else:
+        ctx.client = ANONYMOUS
+    directives = request.headers.get("cache-control", "").lower()
+    ctx.no_store = "no-store" in directives
+    ctx.no_cache = "no-cache" in directives
+    return ctx
 
 
 def _vector_out(vector: np.ndarray, encoding: str) -> list[float] | str:

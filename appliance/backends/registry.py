@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from appliance.backends.base import Backend
+from appliance.backends.circuit import CircuitBreaker
 from appliance.backends.llamacpp import LlamaCppBackend
 from appliance.backends.openai_http import MissingKey, OpenAIBackend
 from appliance.config import Config, TierConfig
@@ -22,8 +23,11 @@ class Tier:
     index: int
     config: TierConfig
     backend: Backend | None
+    circuit: CircuitBreaker
     unavailable: str | None = None
     enabled: bool = True
+    # Set by the ledger's price table at start-up: a tier that costs nothing per token.
+    is_free: bool = False
 
     @property
     def name(self) -> str:
@@ -36,6 +40,14 @@ class Tier:
     @property
     def is_available(self) -> bool:
         return self.enabled and self.backend is not None and self.unavailable is None
+
+    @property
+    def status(self) -> str:
+        if not self.enabled:
+            return "disabled"
+        if self.backend is None or self.unavailable:
+            return f"unavailable ({self.unavailable})"
+        return "up" if self.circuit.state == "closed" else f"circuit {self.circuit.state}"
 
 
 @dataclass
@@ -68,6 +80,10 @@ class TierSet:
 def build_backend(tier: TierConfig) -> Backend:
     if tier.backend == "llamacpp":
         return LlamaCppBackend(tier)
+    if tier.backend == "vllm":
+        from appliance.backends.vllm import VLLMBackend
+
+        return VLLMBackend(tier)
     return OpenAIBackend(tier)
 
 
@@ -80,7 +96,8 @@ def build_tiers(config: Config) -> TierSet:
         except MissingKey as exc:
             backend, reason = None, str(exc)
             log.warning("tier %s unavailable: %s", tier_config.name, reason)
-        tiers.tiers.append(
-            Tier(index, tier_config, backend, reason, enabled=tier_config.enabled)
-        )
+        tiers.tiers.append(Tier(
+            index, tier_config, backend, CircuitBreaker(config.circuit), reason,
+            enabled=tier_config.enabled,
+        ))
     return tiers

@@ -1,0 +1,171 @@
+"""Wire types of `/admin/*`, shared by the daemon (`api/admin.py`) and its clients (`tui/`)."""
+
+from __future__ import annotations
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+
+class Money(msgspec.Struct):
+    cost_usd: float = 0.0
+    baseline_usd: float = 0.0
+    savings_usd: float = 0.0
+    savings_pct: float = 0.0
+    requests: int = 0
+
+
+class SpendStats(msgspec.Struct):
+    today: Money = msgspec.field(default_factory=Money)
+    month: Money = msgspec.field(default_factory=Money)
+    projected_month_usd: float = 0.0
+    projected_baseline_usd: float = 0.0
+    server_monthly_usd: float = 0.0
+
+
+class CacheStats(msgspec.Struct):
+    enabled: bool = True
+    threshold: float = 0.0
+    entries: int = 0
+    hits: int = 0
+    misses: int = 0
+    hit_rate: float = 0.0
+    epoch: int = 0
+
+
+class TierStats(msgspec.Struct):
+    name: str
+    model: str
+    backend: str
+    available: bool
+    enabled: bool
+    reason: str | None = None
+    circuit: str = "closed"
+    queue_depth: int | None = None
+    kv_cache_usage: float | None = None
+    requests: int = 0
+    share: float = 0.0
+    cost_usd: float = 0.0
+    price_input: float = 0.0
+    price_output: float = 0.0
+
+
+class ClientStats(msgspec.Struct):
+    name: str
+    namespace: str
+    month_usd: float = 0.0
+    budget_usd: float | None = None
+
+
+class RoutingStats(msgspec.Struct):
+    cut_points: list[float] = msgspec.field(default_factory=list)
+    target_shares: list[float] | None = None
+    # Counts of recent route scores in 20 equal bins over [0, 1].
+    score_histogram: list[int] = msgspec.field(default_factory=lambda: [0] * 20)
+    escalations: int = 0
+    # Per tier name: requests per 10-second bucket over the last 5 minutes, oldest first.
+    tier_series: dict[str, list[int]] = msgspec.field(default_factory=dict)
+
+
+class GpuStats(msgspec.Struct):
+    index: int
+    name: str
+    utilization_percent: float | None = None
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    temperature_c: float | None = None
+    power_w: float | None = None
+
+
+class SystemStats(msgspec.Struct):
+    cpu_percent: float = 0.0
+    ram_used_bytes: int = 0
+    ram_total_bytes: int = 0
+    process_rss_bytes: int = 0
+    load_avg: list[float] = msgspec.field(default_factory=list)
+    gpus: list[GpuStats] = msgspec.field(default_factory=list)
+    gpu_error: str | None = None
+
+
+class LedgerHealth(msgspec.Struct):
+    ok: bool = True
+    error: str | None = None
+
+
+class Stats(msgspec.Struct):
+    time: float
+    uptime_s: float
+    requests_per_s: float
+    spend: SpendStats
+    cache: CacheStats
+    tiers: list[TierStats]
+    clients: list[ClientStats]
+    routing: RoutingStats
+    system: SystemStats
+    ledger: LedgerHealth
+    latency_ms_avg: float = 0.0
+
+
+class RequestEvent(msgspec.Struct, omit_defaults=True):
+    """One finished request, as streamed on `/admin/events`. Never carries secrets; carries
+    prompt text only when the operator opted in (`security.log_prompts_in_events`)."""
+
+    id: str
+    time: float
+    client: str
+    model: str
+    tier: str
+    cache: str
+    route_reason: str
+    status: str
+    latency_ms: float
+    score: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    baseline_usd: float = 0.0
+    attempts: int = 1
+    stream: bool = False
+    prompt: str | None = None
+
+
+class TierSetting(msgspec.Struct):
+    name: str
+    model: str
+    enabled: bool
+    available: bool
+    price_input: float
+    price_output: float
+
+
+class LiveConfig(msgspec.Struct):
+    """The live-tunable values: what `PATCH /admin/config` may change."""
+
+    cache_enabled: bool
+    cache_threshold: float
+    cut_points: list[float]
+    target_shares: list[float] | None
+    tiers: list[TierSetting]
+    budgets: dict[str, float | None]
+
+
+class ConfigPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    cache_enabled: bool | UnsetType = UNSET
+    cache_threshold: float | UnsetType = UNSET
+    # Set one of the two; setting one clears the other.
+    cut_points: list[float] | UnsetType = UNSET
+    target_shares: list[float] | UnsetType = UNSET
+    tiers_enabled: dict[str, bool] | UnsetType = UNSET
+    # Client name -> monthly budget in USD (None removes the budget).
+    budgets: dict[str, float | None] | UnsetType = UNSET
+
+
+class InvalidateRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    entry_id: str | None = None
+    scope: str | None = None
+    older_than_s: float | None = None
+    all: bool = False
+
+
+class InvalidateResult(msgspec.Struct):
+    removed: int
+    epoch: int

@@ -1,0 +1,151 @@
+"""`/admin/*`: stats, live config, events, cache invalidation, ledger export; `/metrics`.
+
+Every admin route is behind the admin bearer token (a guard on the controller). Responses
+never carry secrets: tier API keys are not part of any admin type, and events carry prompt
+text only when the operator opted in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.response import Stream
+
+from appliance.admin.messages import (
+    ConfigPatch,
+    InvalidateRequest,
+    InvalidateResult,
+    LiveConfig,
+    RequestEvent,
+    Stats,
+    TierSetting,
+)
+from appliance.api.openai import decode_body
+from appliance.config import ConfigError
+from appliance.errors import AuthFailed, InvalidRequest
+from appliance.ledger.report import export_csv, export_dicts
+from appliance.runtime import Runtime
+from appliance.security import check_bearer
+from appliance.telemetry.metrics import CONTENT_TYPE
+from appliance.telemetry.stats import build_stats
+
+_encoder = msgspec.json.Encoder()
+_HEARTBEAT_S = 15.0
+
+
+async def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    runtime: Runtime = connection.app.state["runtime"]
+    if not check_bearer(connection.headers.get("authorization"), runtime.admin_token):
+        raise AuthFailed("The admin API needs `Authorization: Bearer <admin token>`")
+
+
+def live_config(runtime: Runtime) -> LiveConfig:
+    config = runtime.config
+    policy = runtime.pipeline.policy
+    tiers = []
+    for tier in runtime.tiers.tiers:
+        price = runtime.pipeline.billing.price(tier.name)
+        tiers.append(TierSetting(tier.name, tier.model, tier.enabled, tier.is_available,
+                                 price.input, price.output))
+    return LiveConfig(
+        cache_enabled=config.cache.enabled,
+        cache_threshold=config.cache.threshold,
+        cut_points=list(policy.cut_points().values) if policy is not None else [],
+        target_shares=config.router.target_shares,
+        tiers=tiers,
+        budgets={c.name: c.budget_usd_month for c in runtime.keys.list()},
+    )
+
+
+class AdminController(Controller):
+    path = "/admin"
+    guards = [admin_guard]
+
+    @get("/stats")
+    async def stats(self, runtime: Runtime) -> Stats:
+        return await build_stats(runtime)
+
+    @get("/config")
+    async def get_config(self, runtime: Runtime) -> LiveConfig:
+        return live_config(runtime)
+
+    @patch("/config")
+    async def patch_config(self, request: Request, runtime: Runtime) -> LiveConfig:
+        change = decode_body(await request.body(), ConfigPatch)
+        if change.budgets is not msgspec.UNSET:
+            known = {c.name for c in runtime.keys.list()}
+            for name, budget in change.budgets.items():
+                if name not in known:
+                    raise InvalidRequest(f"budgets.{name}: no client named {name!r}", param="budgets")
+                if budget is not None and budget < 0:
+                    raise InvalidRequest(f"budgets.{name}: must be >= 0", param="budgets")
+        try:
+            runtime.apply(change)
+        except ConfigError as exc:
+            raise InvalidRequest(str(exc).removeprefix("config: ")) from None
+        if change.budgets is not msgspec.UNSET:
+            for name, budget in change.budgets.items():
+                runtime.keys.set_budget(name, budget)
+        return live_config(runtime)
+
+    @get("/recent")
+    async def recent(self, runtime: Runtime, limit: int = 500) -> list[RequestEvent]:
+        return runtime.bus.recent(min(max(limit, 0), 2000))
+
+    @get("/events")
+    async def events(self, runtime: Runtime) -> Stream:
+        return Stream(_follow(runtime), media_type="text/event-stream",
+                      headers={"cache-control": "no-cache"})
+
+    @post("/cache/invalidate", status_code=200)
+    async def invalidate(self, request: Request, runtime: Runtime) -> InvalidateResult:
+        req = decode_body(await request.body(), InvalidateRequest)
+        cache = runtime.pipeline.cache
+        if cache is None:
+            raise InvalidRequest("The cache is not open yet")
+        if not (req.all or req.entry_id or req.scope or req.older_than_s is not None):
+            raise InvalidRequest("Say what to invalidate: entry_id, scope, older_than_s or all")
+        if req.all:
+            before = int(cache.stats().get("entries", 0))  # type: ignore[call-overload]
+            epoch = cache.bump_epoch()
+            return InvalidateResult(removed=before, epoch=epoch)
+        removed = cache.invalidate(entry_id=req.entry_id, scope=req.scope,
+                                   older_than_s=req.older_than_s)
+        return InvalidateResult(removed, int(cache.stats().get("epoch", 0)))  # type: ignore[call-overload]
+
+    @get("/ledger")
+    async def ledger(self, runtime: Runtime, since: float | None = None,
+                     until: float | None = None, format: str = "json") -> Response[bytes]:
+        ledger = runtime.pipeline.ledger
+        if ledger is None:
+            raise InvalidRequest("No ledger is configured")
+        if format == "csv":
+            return Response(export_csv(ledger, since, until).encode(), media_type="text/csv")
+        if format != "json":
+            raise InvalidRequest("format must be json or csv", param="format")
+        return Response(_encoder.encode(export_dicts(ledger, since, until)),
+                        media_type="application/json")
+
+
+async def _follow(runtime: Runtime) -> AsyncIterator[bytes]:
+    async with runtime.bus.subscribe() as queue:
+        yield b": connected\n\n"
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), _HEARTBEAT_S)
+            except TimeoutError:
+                yield b": keep-alive\n\n"  # lets proxies and clients notice a dead link
+                continue
+            yield b"data: " + _encoder.encode(event) + b"\n\n"
+
+
+@get("/metrics")
+async def metrics(runtime: Runtime) -> Response[bytes]:
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+
