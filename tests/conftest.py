@@ -23,7 +23,8 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
         directory = tmp_path_factory.mktemp("appliance")
         config = {"state_dir": str(directory / "state"), **(settings or {})}
         path = write_config(directory / "appliance.toml", config)
-        server = Server(path, free_port(), env or {})
+        state = Path(str(config["state_dir"]))
+        server = Server(path, free_port(), env or {}, state_dir=state)
         servers.append(server)
         return server.start(wait_ready=wait_ready)
 

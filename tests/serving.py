@@ -64,6 +64,16 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    state_dir: Path | None = None
+
+    def admin_token(self) -> str:
+        assert self.state_dir is not None
+        return (self.state_dir / "admin_token").read_text().strip()
+
+    def admin(self) -> httpx.Client:
+        """An httpx client for /admin/* carrying the admin token."""
+        return httpx.Client(base_url=self.url, timeout=30,
+                            headers={"authorization": f"Bearer {self.admin_token()}"})
 
     @property
     def url(self) -> str:

@@ -18,8 +18,15 @@ def table() -> PriceTable:
 def test_shipped_table_is_dated_and_sourced(table: PriceTable) -> None:
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", table.date)
     assert "pricing" in table.source
-    for model in ("gpt-4o", "gpt-4.1-nano", "o4-mini", "claude-sonnet-4-5", "gemini-2.5-pro",
-                  "mistral-large-latest", "llama-3.3-70b-versatile"):
+    for model in (
+        "gpt-4o",
+        "gpt-4.1-nano",
+        "o4-mini",
+        "claude-sonnet-4-5",
+        "gemini-2.5-pro",
+        "mistral-large-latest",
+        "llama-3.3-70b-versatile",
+    ):
         assert table.price_for(model) is not None, model
 
 

@@ -1,0 +1,105 @@
+"""Snapshots of the control panel over recorded, deterministic data (`RecordedAdminClient`).
+
+Review the SVGs in `tests/tui/__snapshots__/` when they change; accept with `--snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+from textual.pilot import Pilot
+
+from appliance.admin.client import AdminError, AdminUnreachable
+from appliance.admin.messages import Stats
+from tests.tui.recorded import RecordedAdminClient, recorded_stats
+from tui.app import make_app
+from tui.screens.main import MainScreen
+from tui.widgets.request_feed import RequestFeed
+
+SIZE = (160, 48)
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    """The feed shows local times; pin the zone so the snapshot does not depend on the host."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if saved is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()
+
+
+async def loaded(pilot: Pilot[None]) -> None:
+    """Wait until the first stats and the feed's backfill are on screen."""
+    for _ in range(100):
+        screen = pilot.app.screen
+        if (isinstance(screen, MainScreen) and screen.stats is not None
+                and screen.query_one(RequestFeed).row_count):
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+class UnreachableClient(RecordedAdminClient):
+    async def stats(self) -> Stats:
+        raise AdminUnreachable(f"{self.url}: ConnectError")
+
+
+class RefusedTokenClient(RecordedAdminClient):
+    async def stats(self) -> Stats:
+        raise AdminError(401, "The admin API needs `Authorization: Bearer <admin token>`")
+
+
+class TestMainScreen:
+    def test_with_gpu(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        assert snap_compare(make_app(RecordedAdminClient()), terminal_size=SIZE,
+                            run_before=loaded)
+
+    def test_without_gpu_read_only(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        app = make_app(RecordedAdminClient(recorded_stats(gpu=False)), readonly=True)
+        assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
+
+
+class TestConnection:
+    def test_unreachable_daemon_shows_a_banner(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot: Pilot[None]) -> None:
+            await pilot.pause(0.2)
+
+        assert snap_compare(make_app(UnreachableClient()), terminal_size=SIZE,
+                            run_before=run_before)
+
+    def test_refused_token_says_so(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot: Pilot[None]) -> None:
+            await pilot.pause(0.2)
+
+        assert snap_compare(make_app(RefusedTokenClient()), terminal_size=SIZE,
+                            run_before=run_before)
+
+
+class TestEdits:
+    def test_cut_points_preview(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot: Pilot[None]) -> None:
+            await loaded(pilot)
+            await pilot.press("c")
+            await pilot.pause(0.2)
+            await pilot.press("ctrl+a", "ctrl+k", *"0.3, 0.8")
+            await pilot.pause()
+
+        assert snap_compare(make_app(RecordedAdminClient()), terminal_size=SIZE,
+                            run_before=run_before)
+
+    def test_threshold_dialog(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot: Pilot[None]) -> None:
+            await loaded(pilot)
+            await pilot.press("t")
+            await pilot.pause(0.2)
+
+        assert snap_compare(make_app(RecordedAdminClient()), terminal_size=SIZE,
+                            run_before=run_before)
