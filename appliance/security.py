@@ -75,7 +75,9 @@ def m001_clients(conn: sqlite3.Connection) -> None:
         """
     )
     # A name may be reused once its old key is revoked, never twice at the same time.
-    conn.execute("CREATE UNIQUE INDEX clients_active_name ON clients (name) WHERE revoked_at IS NULL")
+    conn.execute(
+        "CREATE UNIQUE INDEX clients_active_name ON clients (name) WHERE revoked_at IS NULL"
+    )
 
 
 def hash_key(key: str) -> str:
@@ -171,8 +173,15 @@ class KeyStore:
                 self._conn.execute(
                     "INSERT INTO clients (id, name, key_hash, key_prefix, namespace, "
                     "budget_usd_month, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (client.id, name, hash_key(key), client.key_prefix, resolved, budget,
-                     client.created_at),
+                    (
+                        client.id,
+                        name,
+                        hash_key(key),
+                        client.key_prefix,
+                        resolved,
+                        budget,
+                        client.created_at,
+                    ),
                 )
         except sqlite3.IntegrityError:
             raise ValueError(f"keys: a client named {name!r} already exists") from None
@@ -248,7 +257,9 @@ def load_or_create_admin_token(state_dir: Path, configured: str = "", token_file
         try:
             token = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"config: security.admin_token_file: cannot read {path}: {exc}") from None
+            raise ConfigError(
+                f"config: security.admin_token_file: cannot read {path}: {exc}"
+            ) from None
         if not token:
             raise ConfigError(f"config: security.admin_token_file: {path} is empty")
         return token
@@ -279,7 +290,9 @@ def check_bearer(header_value: str | None, token: str) -> bool:
     scheme, _, given = header_value.strip().partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
+    return hmac.compare_digest(
+        given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8")
+    )
 
 
 class BudgetTracker:
@@ -291,7 +304,9 @@ class BudgetTracker:
     are not lost.
     """
 
-    def __init__(self, ledger: Ledger | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, ledger: Ledger | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._ledger = ledger
         self._clock = clock
         self._lock = threading.Lock()
@@ -302,9 +317,7 @@ class BudgetTracker:
 
     def _roll(self, now: float) -> None:
         self._month_start, self._month_end = month_bounds(now)
-        self._spent = (
-            month_spend_by_client(self._ledger, self._month_start) if self._ledger else {}
-        )
+        self._spent = month_spend_by_client(self._ledger, self._month_start) if self._ledger else {}
 
     def _current(self) -> dict[str, float]:
         now = self._clock()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from appliance.ledger.migrations import ledger_migrations
+from appliance.ledger.migrations import ROLLUP_BUCKET_S, ledger_migrations
 
 _COLUMNS = (
     "ts, request_id, attempt, client, tier, model, cache, route_score, route_reason, "
@@ -39,6 +39,16 @@ _COLUMNS = (
 )
 _INSERT = f"INSERT INTO ledger ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"
 _MAX_BATCH_ROWS = 2000
+_ROLLUP_COLUMNS = (
+    "attempts, requests, answers, cost_usd, baseline_usd, prompt_tokens, completion_tokens, "
+    "cached_tokens, cache_hits, cache_lookups, escalations, failed_attempts, estimated_rows, "
+    "streamed_rows, latency_ms"
+)
+_ROLLUP_UPSERT = (
+    f"INSERT INTO ledger_rollup (bucket, client, tier, {_ROLLUP_COLUMNS}) "
+    f"VALUES ({', '.join('?' * 18)}) ON CONFLICT (bucket, client, tier) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _ROLLUP_COLUMNS.split(", "))
+)
 
 
 class LedgerError(Exception):
@@ -57,13 +67,17 @@ class LedgerWriteError(LedgerError):
 class LedgerRow:
     """One attempt at answering one request: a cache hit, or one backend call.
 
-    An escalated request has one row per attempt (attempt 0, 1, ...) so the cost of the
-    failed cheap try stays visible. `cached_tokens` is the part of `prompt_tokens` the provider
-    served from its prompt cache (a subset, never extra). `baseline_usd` is what the baseline
-    (frontier) tier would have charged for the tokens of the answer the client got: set it on
-    the attempt that produced the answer, and 0 on attempts that were superseded, because an
-    all-frontier setup would have made one call, not one per attempt. `estimated` marks token
-    counts the pipeline counted itself because the backend sent no usage.
+    Every request has exactly one row with `attempt` 0 (its cache hit, or its first backend
+    call); an escalated request adds one row per further attempt (1, 2, ...), so the cost of
+    the failed cheap try stays visible. Aggregates count requests, hits and escalations from
+    these numbers, so never write two rows with the same (request_id, attempt).
+
+    `cached_tokens` is the part of `prompt_tokens` the provider served from its prompt cache (a
+    subset, never extra). `baseline_usd` is what the baseline (frontier) tier would have
+    charged for the tokens of the answer the client got: set it on the attempt that produced
+    the answer and 0 on attempts that were superseded, because an all-frontier setup would
+    have made one call, not one per attempt. `estimated` marks token counts the pipeline
+    counted itself because the backend sent no usage. `ts` is unix time, when the attempt ended.
     """
 
     ts: float
@@ -160,6 +174,34 @@ class _Pending:
     waiting: bool = False
 
 
+def _rollup(rows: list[LedgerRow]) -> list[tuple[Any, ...]]:
+    """This batch's contribution to the hourly totals, one tuple per (hour, client, tier)."""
+    sums: dict[tuple[int, str, str], list[float]] = {}
+    for r in rows:
+        key = (int(r.ts // ROLLUP_BUCKET_S) * ROLLUP_BUCKET_S, r.client, r.tier)
+        v = sums.get(key)
+        if v is None:
+            v = sums[key] = [0.0] * 15
+        first = r.attempt == 0
+        ok = r.status == "ok"
+        v[0] += 1
+        v[1] += first
+        v[2] += ok
+        v[3] += r.cost_usd
+        v[4] += r.baseline_usd
+        v[5] += r.prompt_tokens
+        v[6] += r.completion_tokens
+        v[7] += r.cached_tokens
+        v[8] += r.cache == "hit"
+        v[9] += first and r.cache in ("hit", "miss")
+        v[10] += r.attempt == 1
+        v[11] += not ok
+        v[12] += r.estimated
+        v[13] += r.stream
+        v[14] += r.latency_ms
+    return [(*key, *v) for key, v in sums.items()]
+
+
 class Ledger:
     """The ledger file. Create once per process (in the lifespan); `close()` at shutdown.
 
@@ -205,6 +247,10 @@ class Ledger:
             self._reader = self._connect(busy_timeout_s)
             self._reader.execute("PRAGMA query_only=ON")
         except (sqlite3.Error, OSError) as exc:
+            for name in ("_writer", "_reader"):
+                conn = getattr(self, name, None)
+                if conn is not None:
+                    conn.close()
             raise LedgerWriteError(f"ledger: cannot open {self.path}: {exc}") from exc
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
@@ -266,7 +312,7 @@ class Ledger:
             p.waiting = p.done.set_running_or_notify_cancel()
         try:
             self._commit([row for p in batch for row in p.rows])
-        except sqlite3.Error as exc:
+        except Exception as exc:  # any error: the writer thread must never die
             if len(batch) == 1:
                 self._fail(batch[0], exc)
                 return
@@ -274,7 +320,7 @@ class Ledger:
             for p in batch:
                 try:
                     self._commit(p.rows)
-                except sqlite3.Error as one_exc:
+                except Exception as one_exc:
                     self._fail(p, one_exc)
                 else:
                     self._succeed(p)
@@ -293,6 +339,7 @@ class Ledger:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT, [row._params() for row in rows])
+            conn.executemany(_ROLLUP_UPSERT, _rollup(rows))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
@@ -302,7 +349,7 @@ class Ledger:
         self._last_commit_at = time.time()
         self._rows_written += len(rows)
 
-    def _fail(self, p: _Pending, exc: sqlite3.Error) -> None:
+    def _fail(self, p: _Pending, exc: Exception) -> None:
         message = f"ledger: write to {self.path} failed: {exc}"
         self._ok = False
         self._last_error = message
@@ -328,7 +375,11 @@ class Ledger:
     # -- reading ------------------------------------------------------------------------
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """A read-only SQL query on the ledger (for `aggregates`); committed rows only."""
+        """A read-only SQL query on the ledger (for `aggregates`); committed rows only.
+
+        It runs on the caller's thread: in the daemon call aggregates through
+        `asyncio.to_thread` (a month's summary takes tens of milliseconds at 300k rows).
+        """
         with self._read_lock:
             return self._reader.execute(sql, params).fetchall()
 

@@ -36,11 +36,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """First column left-aligned, the rest right-aligned, two spaces between columns."""
     widths = [len(h) for h in headers]
     for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
         first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(w) for cell, w in zip(cells[1:], widths[1:])]
+        rest = [cell.rjust(w) for cell, w in zip(cells[1:], widths[1:], strict=True)]
         return "  ".join([first, *rest]).rstrip()
 
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
@@ -63,15 +63,16 @@ def render_report(
     if month is None:
         month = time.strftime("%Y-%m", time.localtime(now))
     start, end = aggregates.parse_month(month)
-    total = aggregates.window_stats(ledger, start, end)
-    tiers = aggregates.by_tier(ledger, start, end)
-    clients = aggregates.by_client(ledger, start, end)
+    total, tiers, clients = aggregates.breakdown(ledger, start, end)
     mix = aggregates.tier_mix(tiers)
     names = client_names or {}
     last_day = time.strftime("%Y-%m-%d", time.localtime(end - 1))
 
-    out = [f"Appliance report for {month} ({time.strftime('%Y-%m-%d', time.localtime(start))}"
-           f" to {last_day}, local time)", ""]
+    out = [
+        f"Appliance report for {month} ({time.strftime('%Y-%m-%d', time.localtime(start))}"
+        f" to {last_day}, local time)",
+        "",
+    ]
     out += _table(
         ["", "Requests", "Cost before", "Cost after", "Savings", "Savings %", "Avg latency"],
         [
@@ -88,8 +89,17 @@ def render_report(
     )
     out += ["", "Requests by tier"]
     out += _table(
-        ["Tier", "Answers", "Share", "Attempts", "Tokens in", "Tokens out", "Cost after",
-         "Cost before", "Avg latency"],
+        [
+            "Tier",
+            "Answers",
+            "Share",
+            "Attempts",
+            "Tokens in",
+            "Tokens out",
+            "Cost after",
+            "Cost before",
+            "Avg latency",
+        ],
         [
             [
                 name,
@@ -100,7 +110,7 @@ def render_report(
                 f"{t['completion_tokens']:,}",
                 _usd(t["cost_usd"]),
                 _usd(t["baseline_usd"]),
-                _ms(t["avg_latency_ms"]),
+                _ms(t["avg_attempt_latency_ms"]),
             ]
             for name, t in tiers.items()
         ],
