@@ -66,13 +66,17 @@ def parse_cut_points(text: str | None, n_tiers: int, metadata: dict[str, Any]) -
     if text is None:
         default = metadata.get("default_cut_points")
         if not isinstance(default, list) or len(default) != n_tiers - 1:
-            raise ValueError(f"--cut-points: required for {n_tiers} tiers (no default in router.json)")
+            raise ValueError(
+                f"--cut-points: required for {n_tiers} tiers (no default in router.json)"
+            )
         values = tuple(float(v) for v in default)
     else:
         try:
             values = tuple(float(v) for v in text.split(","))
         except ValueError as exc:
-            raise ValueError(f"--cut-points: expected comma-separated numbers, got {text!r}") from exc
+            raise ValueError(
+                f"--cut-points: expected comma-separated numbers, got {text!r}"
+            ) from exc
     cuts = CutPoints(values)
     cuts.validate(profile, key="--cut-points")
     if len(values) != n_tiers - 1:
@@ -108,7 +112,7 @@ def score_stream(
         results.append({})
         try:
             row = json.loads(line)
-            prompt = row["prompt"] if isinstance(row, dict) else None
+            prompt = row.get("prompt") if isinstance(row, dict) else None
             if not isinstance(prompt, str):
                 raise ValueError('expected an object with a string "prompt"')
             pending.append((len(results) - 1, prompt))

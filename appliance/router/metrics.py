@@ -134,7 +134,10 @@ class Outcomes:
 
 
 def read_outcomes(path: Path) -> Outcomes:
-    """Read `{"prompt", "weak_correct", "strong_correct"[, "source"]}` JSONL; errors name the line."""
+    """Read `{"prompt", "weak_correct", "strong_correct"[, "source"]}` JSONL.
+
+    Errors name the file and line, so a bad row in a large file is found at once.
+    """
     prompts: list[str] = []
     weak: list[bool] = []
     strong: list[bool] = []

@@ -19,6 +19,7 @@ A cut point outside the range of scores the shipped model produced is an error, 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import threading
 from collections import deque
@@ -54,7 +55,7 @@ class ScoreProfile:
         if not isinstance(score_range, list) or len(score_range) != 2:
             raise ValueError("router.json: score_range: expected [min, max]")
         values = tuple(float(q) for q in quantiles)
-        if any(b < a for a, b in zip(values, values[1:], strict=False)):
+        if any(b < a for a, b in itertools.pairwise(values)):
             raise ValueError("router.json: score_quantiles: must be non-decreasing")
         return cls(values, float(score_range[0]), float(score_range[1]))
 
@@ -116,9 +117,7 @@ def validate_shares(shares: Sequence[float], key: str = "router.tier_shares") ->
         raise ValueError(f"{key}: shares sum to {total:.6g}, expected 1")
 
 
-def cut_points_for_shares(
-    shares: Sequence[float], quantile: Callable[[float], float]
-) -> CutPoints:
+def cut_points_for_shares(shares: Sequence[float], quantile: Callable[[float], float]) -> CutPoints:
     """Cut points so tier i gets about shares[i] of the scores `quantile` describes."""
     cumulative = np.cumsum(shares)[:-1]
     values = [quantile(float(c)) for c in cumulative]
@@ -179,8 +178,17 @@ class RoutingPolicy:
         return cls(len(cut_points) + 1, profile, cut_points=CutPoints(tuple(cut_points)))
 
     @classmethod
-    def by_shares(cls, shares: Sequence[float], profile: ScoreProfile, **kw: int) -> RoutingPolicy:
-        return cls(len(shares), profile, shares=shares, **kw)
+    def by_shares(
+        cls,
+        shares: Sequence[float],
+        profile: ScoreProfile,
+        window: int = DEFAULT_WINDOW,
+        min_window: int | None = None,
+    ) -> RoutingPolicy:
+        """`min_window` defaults to 200 scores, or the whole window if that is smaller."""
+        if min_window is None:
+            min_window = min(DEFAULT_MIN_WINDOW, window)
+        return cls(len(shares), profile, shares=shares, window=window, min_window=min_window)
 
     def observe(self, score: float) -> None:
         """Record a live score for the share window (a no-op effect for fixed cut points)."""

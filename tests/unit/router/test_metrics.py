@@ -68,8 +68,11 @@ def test_mismatched_lengths_are_rejected() -> None:
 def test_evaluate_file_scores_in_batches_and_keeps_order(tmp_path: Path) -> None:
     path = tmp_path / "outcomes.jsonl"
     rows = [
-        {"prompt": f"hard {i}" if i % 3 == 0 else f"easy {i}", "weak_correct": i % 3 != 0,
-         "strong_correct": True}
+        {
+            "prompt": f"hard {i}" if i % 3 == 0 else f"easy {i}",
+            "weak_correct": i % 3 != 0,
+            "strong_correct": True,
+        }
         for i in range(150)
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")

@@ -1,0 +1,118 @@
+"""The shipped router head: loads, scores in [0, 1], ranks by what it learned, is fast."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.embedding.encoder import Encoder
+from appliance.router.classifier import DEFAULT_MODEL_DIR, RouterClassifier
+from appliance.router.features import FEATURE_NAMES
+
+TRIVIAL = ["hi", "extract the date from: Meeting on 3 May"]
+HARD = [
+    "Janet has 3 times as many marbles as Tom. Tom gives away 4 marbles and then buys twice as "
+    "many as he has left. If Tom started with 12 marbles, how many more marbles does Janet have "
+    "than Tom now? Work it out step by step.",
+    "A train leaves at 3:15 pm travelling 80 km/h; a second train leaves the same station at "
+    "4:00 pm at 110 km/h on the same track. At what time does the second train catch the "
+    "first, and how far from the station? Show each step of the calculation.",
+]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> RouterClassifier:
+    return RouterClassifier.load()
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder(threads=2)
+
+
+def test_metadata_names_the_same_features_as_the_code(classifier: RouterClassifier) -> None:
+    assert tuple(classifier.metadata["lexical_features"]) == FEATURE_NAMES
+    assert len(classifier.metadata["score_quantiles"]) == 101
+
+
+def test_scores_are_in_unit_interval(classifier: RouterClassifier, encoder: Encoder) -> None:
+    texts = TRIVIAL + HARD + ["", "x" * 5000]
+    scores = classifier.score(encoder.encode(texts), texts)
+    assert scores.shape == (len(texts),)
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+EASY_MCQ = (
+    "Which branch of the United States government has the power to declare war?\n"
+    "A. The President\nB. Congress\nC. The Supreme Court\nD. The Cabinet\nAnswer:"
+)
+WORD_PROBLEM = (
+    "A bakery sells muffins for $3 each and cookies for $1.50 each. On Monday it sold 48 "
+    "muffins and twice as many cookies. On Tuesday it sold 25% fewer of each. How much money "
+    "did the bakery make over the two days?"
+)
+
+
+def test_in_domain_word_problem_scores_above_an_easy_civics_question(
+    classifier: RouterClassifier, encoder: Encoder
+) -> None:
+    """What the data teaches: GPT-4 beats Mixtral often on GSM8K, rarely on HS government."""
+    texts = [EASY_MCQ, WORD_PROBLEM]
+    easy, hard = classifier.score(encoder.encode(texts), texts)
+    assert easy < 0.5 < hard
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: the training outcomes are MMLU/GSM8K only, so chit-chat such as "
+    "'hi' is out of domain and scores near the middle (~0.6); see MODEL_CARD.md",
+)
+def test_trivial_prompts_score_below_multi_step_word_problems(
+    classifier: RouterClassifier, encoder: Encoder
+) -> None:
+    texts = TRIVIAL + HARD
+    scores = classifier.score(encoder.encode(texts), texts)
+    assert max(scores[: len(TRIVIAL)]) < min(scores[len(TRIVIAL) :])
+
+
+def test_batch_and_single_scores_agree(classifier: RouterClassifier, encoder: Encoder) -> None:
+    texts = TRIVIAL + HARD
+    vectors = encoder.encode(texts)
+    batch = classifier.score(vectors, texts)
+    single = [classifier.score(vectors[i : i + 1], [t])[0] for i, t in enumerate(texts)]
+    assert batch == pytest.approx(single, abs=1e-6)
+
+
+def test_head_adds_under_a_millisecond_per_request(
+    classifier: RouterClassifier, encoder: Encoder
+) -> None:
+    vector = encoder.encode(HARD[:1])
+    for _ in range(20):
+        classifier.score(vector, HARD[:1])
+    runs = 200
+    start = time.perf_counter()
+    for _ in range(runs):
+        classifier.score(vector, HARD[:1])
+    # Generous against a loaded CI box; measured ~0.1-0.3 ms on two cores.
+    assert (time.perf_counter() - start) / runs < 0.003
+
+
+def test_shape_mismatch_is_rejected(classifier: RouterClassifier) -> None:
+    with pytest.raises(ValueError, match="2 vectors for 1 texts"):
+        classifier.score(np.zeros((2, 384), np.float32), ["a"])
+    with pytest.raises(ValueError, match="384"):
+        classifier.score(np.zeros((1, 10), np.float32), ["a"])
+
+
+def test_model_trained_with_other_features_is_refused(tmp_path: Path) -> None:
+    shutil.copy(DEFAULT_MODEL_DIR / "router.onnx", tmp_path / "router.onnx")
+    metadata = json.loads((DEFAULT_MODEL_DIR / "router.json").read_text())
+    metadata["lexical_features"] = ["log_chars"]
+    (tmp_path / "router.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValueError, match="retrain"):
+        RouterClassifier.load(tmp_path)
