@@ -48,14 +48,44 @@ def recorded_stats(*, gpu: bool = True) -> Stats:
         ),
         cache=CacheStats(True, 0.9, 5120, 432, 802, 432 / 1234, 3),
         tiers=[
-            TierStats("local", "smollm2-135m-instruct", "llamacpp", True, True, requests=700,
-                      share=0.567, cost_usd=0.0),
-            TierStats("mid", "mistral-7b", "vllm", True, True, queue_depth=3,
-                      kv_cache_usage=0.41, requests=420, share=0.340, cost_usd=0.42,
-                      price_input=0.2, price_output=0.6),
-            TierStats("frontier", "gpt-4o", "openai", False, True, reason="circuit open",
-                      circuit="open", requests=114, share=0.092, cost_usd=0.81,
-                      price_input=2.5, price_output=10.0),
+            TierStats(
+                "local",
+                "smollm2-135m-instruct",
+                "llamacpp",
+                True,
+                True,
+                requests=700,
+                share=0.567,
+                cost_usd=0.0,
+            ),
+            TierStats(
+                "mid",
+                "mistral-7b",
+                "vllm",
+                True,
+                True,
+                queue_depth=3,
+                kv_cache_usage=0.41,
+                requests=420,
+                share=0.340,
+                cost_usd=0.42,
+                price_input=0.2,
+                price_output=0.6,
+            ),
+            TierStats(
+                "frontier",
+                "gpt-4o",
+                "openai",
+                False,
+                True,
+                reason="circuit open",
+                circuit="open",
+                requests=114,
+                share=0.092,
+                cost_usd=0.81,
+                price_input=2.5,
+                price_output=10.0,
+            ),
         ],
         clients=[
             ClientStats("billing-bot", "shared", 12.5, 20.0),
@@ -64,22 +94,136 @@ def recorded_stats(*, gpu: bool = True) -> Stats:
         ],
         routing=RoutingStats(
             cut_points=[0.35, 0.72],
-            score_histogram=[2, 5, 12, 30, 55, 80, 95, 70, 60, 44, 38, 30, 25, 20, 16, 12, 9,
-                             5, 3, 1],
+            score_histogram=[
+                2,
+                5,
+                12,
+                30,
+                55,
+                80,
+                95,
+                70,
+                60,
+                44,
+                38,
+                30,
+                25,
+                20,
+                16,
+                12,
+                9,
+                5,
+                3,
+                1,
+            ],
             escalations=17,
             tier_series={
-                "local": [3, 5, 8, 6, 9, 12, 10, 7, 11, 14, 13, 9, 8, 10, 12, 15, 11, 9, 10, 12,
-                          14, 16, 13, 12, 10, 9, 11, 13, 12, 14],
-                "mid": [1, 2, 4, 3, 5, 6, 4, 3, 6, 8, 7, 5, 4, 6, 7, 8, 6, 5, 6, 7, 8, 9, 7, 6,
-                        5, 4, 6, 7, 6, 8],
-                "frontier": [0, 1, 1, 0, 2, 1, 1, 0, 1, 2, 3, 1, 0, 1, 2, 1, 0, 0, 1, 1, 2, 1,
-                             0, 0, 0, 0, 0, 0, 0, 0],
+                "local": [
+                    3,
+                    5,
+                    8,
+                    6,
+                    9,
+                    12,
+                    10,
+                    7,
+                    11,
+                    14,
+                    13,
+                    9,
+                    8,
+                    10,
+                    12,
+                    15,
+                    11,
+                    9,
+                    10,
+                    12,
+                    14,
+                    16,
+                    13,
+                    12,
+                    10,
+                    9,
+                    11,
+                    13,
+                    12,
+                    14,
+                ],
+                "mid": [
+                    1,
+                    2,
+                    4,
+                    3,
+                    5,
+                    6,
+                    4,
+                    3,
+                    6,
+                    8,
+                    7,
+                    5,
+                    4,
+                    6,
+                    7,
+                    8,
+                    6,
+                    5,
+                    6,
+                    7,
+                    8,
+                    9,
+                    7,
+                    6,
+                    5,
+                    4,
+                    6,
+                    7,
+                    6,
+                    8,
+                ],
+                "frontier": [
+                    0,
+                    1,
+                    1,
+                    0,
+                    2,
+                    1,
+                    1,
+                    0,
+                    1,
+                    2,
+                    3,
+                    1,
+                    0,
+                    1,
+                    2,
+                    1,
+                    0,
+                    0,
+                    1,
+                    1,
+                    2,
+                    1,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
             },
         ),
         system=SystemStats(
-            cpu_percent=37.0, ram_used_bytes=int(5.4 * GIB), ram_total_bytes=16 * GIB,
-            process_rss_bytes=612 * 2**20, load_avg=[1.4, 1.1, 0.9],
-            gpus=gpus if gpu else [], gpu_error=None if gpu else "NVML not found",
+            cpu_percent=37.0,
+            ram_used_bytes=int(5.4 * GIB),
+            ram_total_bytes=16 * GIB,
+            process_rss_bytes=612 * 2**20,
+            load_avg=[1.4, 1.1, 0.9],
+            gpus=gpus if gpu else [],
+            gpu_error=None if gpu else "NVML not found",
         ),
         ledger=LedgerHealth(),
     )
@@ -95,20 +239,33 @@ def recorded_events(n: int = 40) -> list[RequestEvent]:
         price = {"local": (0.0, 0.0), "mid": (0.2, 0.6), "frontier": (2.5, 10.0)}[tier]
         prompt, completion = 200 + 13 * i, 40 + 7 * i
         cost = 0.0 if hit else (prompt * price[0] + completion * price[1]) / 1e6
-        events.append(RequestEvent(
-            id=f"req-{i:04d}", time=T0 + 3000 + 15 * i, client=clients[i % 3], model="auto",
-            tier="cache" if hit else tier, cache="hit" if hit else "miss",
-            route_reason="cache" if hit else "score", status="ok",
-            latency_ms=4.0 if hit else 120.0 + 9 * i, score=score,
-            prompt_tokens=prompt, completion_tokens=0 if hit else completion, cost_usd=cost,
-            baseline_usd=(prompt * 2.5 + completion * 10.0) / 1e6,
-        ))
+        events.append(
+            RequestEvent(
+                id=f"req-{i:04d}",
+                time=T0 + 3000 + 15 * i,
+                client=clients[i % 3],
+                model="auto",
+                tier="cache" if hit else tier,
+                cache="hit" if hit else "miss",
+                route_reason="cache" if hit else "score",
+                status="ok",
+                latency_ms=4.0 if hit else 120.0 + 9 * i,
+                score=score,
+                prompt_tokens=prompt,
+                completion_tokens=0 if hit else completion,
+                cost_usd=cost,
+                baseline_usd=(prompt * 2.5 + completion * 10.0) / 1e6,
+            )
+        )
     return events
 
 
 def recorded_config() -> LiveConfig:
     return LiveConfig(
-        cache_enabled=True, cache_threshold=0.9, cut_points=[0.35, 0.72], target_shares=None,
+        cache_enabled=True,
+        cache_threshold=0.9,
+        cut_points=[0.35, 0.72],
+        target_shares=None,
         tiers=[
             TierSetting("local", "smollm2-135m-instruct", True, True, 0.0, 0.0),
             TierSetting("mid", "mistral-7b", True, True, 0.2, 0.6),
@@ -121,8 +278,12 @@ def recorded_config() -> LiveConfig:
 class RecordedAdminClient:
     """Same async methods as `AdminClient`; serves recorded data from memory."""
 
-    def __init__(self, stats: Stats | None = None, events: list[RequestEvent] | None = None,
-                 url: str = "http://recorded.invalid:8080") -> None:
+    def __init__(
+        self,
+        stats: Stats | None = None,
+        events: list[RequestEvent] | None = None,
+        url: str = "http://recorded.invalid:8080",
+    ) -> None:
         self.url = url
         self._stats = stats or recorded_stats()
         self._events = recorded_events() if events is None else events
@@ -140,8 +301,10 @@ class RecordedAdminClient:
         self.patches.append(patch)
         changes = msgspec.to_builtins(patch)
         if "tiers_enabled" in changes:
-            tiers = [msgspec.structs.replace(t, enabled=changes["tiers_enabled"].get(t.name,
-                     t.enabled)) for t in self._config.tiers]
+            tiers = [
+                msgspec.structs.replace(t, enabled=changes["tiers_enabled"].get(t.name, t.enabled))
+                for t in self._config.tiers
+            ]
             self._config = msgspec.structs.replace(self._config, tiers=tiers)
         for key in ("cache_enabled", "cache_threshold", "cut_points", "target_shares"):
             if key in changes:
@@ -153,7 +316,9 @@ class RecordedAdminClient:
 
     async def invalidate(self, request: InvalidateRequest) -> InvalidateResult:
         self.invalidations.append(request)
-        return InvalidateResult(removed=self._stats.cache.entries, epoch=self._stats.cache.epoch + 1)
+        return InvalidateResult(
+            removed=self._stats.cache.entries, epoch=self._stats.cache.epoch + 1
+        )
 
     async def recent(self, limit: int = 500) -> list[RequestEvent]:
         return self._events[-limit:]

@@ -43,7 +43,9 @@ def daemon(server_factory: ServerFactory) -> Server:
     client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
     for prompt in PROMPTS:
         client.chat.completions.create(
-            model="auto", messages=[{"role": "user", "content": prompt}], max_tokens=4,
+            model="auto",
+            messages=[{"role": "user", "content": prompt}],
+            max_tokens=4,
             temperature=0,
         )
     return server
@@ -86,16 +88,23 @@ async def test_numbers_on_screen_match_admin_stats(admin: AdminClient) -> None:
     app = make_app(admin, poll_interval_s=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: has_stats(app))
+        recent = await admin.recent(500)
+        assert recent, "the traffic sent through the SDK left no events"
         feed = main_screen(app).query_one(RequestFeed)
-        await until(pilot, lambda: feed.row_count >= len(PROMPTS))
+        await until(pilot, lambda: feed.row_count == len(recent))
         stats = await admin.stats()
-        await until(pilot, lambda: main_screen(app).stats is not None
-                    and main_screen(app).stats.time >= stats.time)  # type: ignore[union-attr]
+        await until(
+            pilot,
+            lambda: (
+                main_screen(app).stats is not None and main_screen(app).stats.time >= stats.time
+            ),
+        )  # type: ignore[union-attr]
         spend = shown(main_screen(app).query_one(SpendPanel))
-        assert stats.spend.month.requests >= len(PROMPTS)
+        assert stats.spend.month.requests >= 1
         requests_row = next(line for line in spend.splitlines() if "requests" in line)
         assert requests_row.split()[1:] == [
-            f"{stats.spend.today.requests:,}", f"{stats.spend.month.requests:,}"
+            f"{stats.spend.today.requests:,}",
+            f"{stats.spend.month.requests:,}",
         ]
         lookups = stats.cache.hits + stats.cache.misses
         assert f"({stats.cache.hits:,}/{lookups:,})" in spend
@@ -104,8 +113,6 @@ async def test_numbers_on_screen_match_admin_stats(admin: AdminClient) -> None:
         for tier in stats.tiers:
             row = next(line for line in tiers.splitlines() if line.startswith(tier.name))
             assert f"{tier.requests:,}" in row.split()
-        recent = await admin.recent(500)
-        assert feed.row_count == len(recent)
 
 
 async def test_threshold_edit_reaches_the_daemon(admin: AdminClient) -> None:
@@ -117,8 +124,13 @@ async def test_threshold_edit_reaches_the_daemon(admin: AdminClient) -> None:
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, ThresholdScreen))
         await pilot.press("ctrl+a", "ctrl+k", *f"{wanted}", "enter")
-        await until(pilot, lambda: main_screen(app).stats is not None
-                    and main_screen(app).stats.cache.threshold == wanted)  # type: ignore[union-attr]
+        await until(
+            pilot,
+            lambda: (
+                main_screen(app).stats is not None
+                and main_screen(app).stats.cache.threshold == wanted
+            ),
+        )  # type: ignore[union-attr]
     assert (await admin.config()).cache_threshold == wanted
 
 

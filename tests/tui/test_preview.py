@@ -21,12 +21,29 @@ TIERS = [
 ]
 
 
-def event(score: float | None, *, cache: str = "miss", reason: str = "score",
-          prompt: int = 1000, completion: int = 100, cost: float = 0.0) -> RequestEvent:
+def event(
+    score: float | None,
+    *,
+    cache: str = "miss",
+    reason: str = "score",
+    prompt: int = 1000,
+    completion: int = 100,
+    cost: float = 0.0,
+) -> RequestEvent:
     return RequestEvent(
-        id="r", time=0.0, client="app", model="auto", tier="local", cache=cache,
-        route_reason=reason, status="ok", latency_ms=1.0, score=score,
-        prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost,
+        id="r",
+        time=0.0,
+        client="app",
+        model="auto",
+        tier="local",
+        cache=cache,
+        route_reason=reason,
+        status="ok",
+        latency_ms=1.0,
+        score=score,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
     )
 
 
@@ -42,8 +59,12 @@ def test_a_disabled_tier_hands_traffic_up_then_down() -> None:
 
 
 def test_split_counts_and_cost_at_the_new_tiers_prices() -> None:
-    events = [event(0.1, cost=0.01), event(0.5, cost=0.01), event(0.8, cost=0.01),
-              event(0.9, cost=0.01)]
+    events = [
+        event(0.1, cost=0.01),
+        event(0.5, cost=0.01),
+        event(0.8, cost=0.01),
+        event(0.9, cost=0.01),
+    ]
     preview = preview_split(events, [0.3, 0.7], TIERS)
     assert preview.counts == (1, 1, 2)
     # mid: 1000*1 + 100*2 per 1M; frontier: 1000*10 + 100*30 per 1M, twice
@@ -89,7 +110,7 @@ def test_parse_numbers_accepts_commas_spaces_and_percent() -> None:
 
 
 def test_checks_name_the_bad_value() -> None:
-    with pytest.raises(ValueError, match="cut point 2: 0.2 must be above 0.3"):
+    with pytest.raises(ValueError, match=r"cut point 2: 0\.2 must be above 0\.3"):
         check_cut_points([0.3, 0.2], 3)
     with pytest.raises(ValueError, match="sum to"):
         check_shares([0.5, 0.3, 0.3], 3)

@@ -40,8 +40,11 @@ async def loaded(pilot: Pilot[None]) -> None:
     """Wait until the first stats and the feed's backfill are on screen."""
     for _ in range(100):
         screen = pilot.app.screen
-        if (isinstance(screen, MainScreen) and screen.stats is not None
-                and screen.query_one(RequestFeed).row_count):
+        if (
+            isinstance(screen, MainScreen)
+            and screen.stats is not None
+            and screen.query_one(RequestFeed).row_count
+        ):
             break
         await pilot.pause(0.02)
     await pilot.pause()
@@ -59,8 +62,7 @@ class RefusedTokenClient(RecordedAdminClient):
 
 class TestMainScreen:
     def test_with_gpu(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
-        assert snap_compare(make_app(RecordedAdminClient()), terminal_size=SIZE,
-                            run_before=loaded)
+        assert snap_compare(make_app(RecordedAdminClient()), terminal_size=SIZE, run_before=loaded)
 
     def test_without_gpu_read_only(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
         app = make_app(RecordedAdminClient(recorded_stats(gpu=False)), readonly=True)
@@ -72,15 +74,17 @@ class TestConnection:
         async def run_before(pilot: Pilot[None]) -> None:
             await pilot.pause(0.2)
 
-        assert snap_compare(make_app(UnreachableClient()), terminal_size=SIZE,
-                            run_before=run_before)
+        assert snap_compare(
+            make_app(UnreachableClient()), terminal_size=SIZE, run_before=run_before
+        )
 
     def test_refused_token_says_so(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
         async def run_before(pilot: Pilot[None]) -> None:
             await pilot.pause(0.2)
 
-        assert snap_compare(make_app(RefusedTokenClient()), terminal_size=SIZE,
-                            run_before=run_before)
+        assert snap_compare(
+            make_app(RefusedTokenClient()), terminal_size=SIZE, run_before=run_before
+        )
 
 
 class TestEdits:
@@ -92,8 +96,9 @@ class TestEdits:
             await pilot.press("ctrl+a", "ctrl+k", *"0.3, 0.8")
             await pilot.pause()
 
-        assert snap_compare(make_app(RecordedAdminClient()), terminal_size=SIZE,
-                            run_before=run_before)
+        assert snap_compare(
+            make_app(RecordedAdminClient()), terminal_size=SIZE, run_before=run_before
+        )
 
     def test_threshold_dialog(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
         async def run_before(pilot: Pilot[None]) -> None:
@@ -101,5 +106,6 @@ class TestEdits:
             await pilot.press("t")
             await pilot.pause(0.2)
 
-        assert snap_compare(make_app(RecordedAdminClient()), terminal_size=SIZE,
-                            run_before=run_before)
+        assert snap_compare(
+            make_app(RecordedAdminClient()), terminal_size=SIZE, run_before=run_before
+        )

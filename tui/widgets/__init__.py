@@ -1,0 +1,1 @@
+"""One widget per module; each shows one part of `Stats` and is given it as an attribute."""
