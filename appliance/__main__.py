@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     uvicorn.run(
-        create_app(config),
+        create_app(config, args.config),
         host=host,
         port=port,
         log_level=config.server.log_level,

@@ -13,12 +13,14 @@ from appliance.api.admin import AdminController, metrics
 from appliance.api.errors import EXCEPTION_HANDLERS
 from appliance.api.health import healthz, readyz
 from appliance.api.openai import OpenAIController
+from appliance.api.openapi import openapi_document
 from appliance.config import Config
 from appliance.runtime import Runtime
 
 
-def create_app(config: Config) -> Litestar:
+def create_app(config: Config, config_path: str | None = None) -> Litestar:
     runtime = Runtime.build(config)
+    runtime.config_path = config_path
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -29,11 +31,14 @@ def create_app(config: Config) -> Litestar:
             await runtime.close()
 
     return Litestar(
-        route_handlers=[OpenAIController, AdminController, healthz, readyz, metrics],
+        route_handlers=[
+            OpenAIController, AdminController, healthz, readyz, metrics, openapi_document
+        ],
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
         request_max_body_size=config.server.max_body_bytes,
+        openapi_config=None,  # our own document: api/openapi.py
         debug=False,
     )

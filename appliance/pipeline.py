@@ -108,7 +108,7 @@ class Pipeline:
         check_request(req)
         prepared = self.prepare(req, ctx)
         await self.embed(prepared)
-        if (reply := self.lookup(prepared, ctx)) is not None:
+        if (reply := await self.lookup(prepared, ctx)) is not None:
             return reply
         self.classify(prepared)
         plan = await self.plan(prepared, ctx)
@@ -145,7 +145,7 @@ class Pipeline:
         if prepared.key is not None and self.embedder is not None and prepared.key.text:
             prepared.vector = await self.embedder.embed(prepared.key.text)
 
-    def lookup(self, prepared: Prepared, ctx: RequestContext) -> ChatReply | None:
+    async def lookup(self, prepared: Prepared, ctx: RequestContext) -> ChatReply | None:
         if not prepared.lookup or prepared.vector is None or prepared.key is None:
             return None
         assert self.cache is not None
@@ -160,6 +160,7 @@ class Pipeline:
         )
         attempt = Attempt("cache", completion.model, ctx.started, 0.0, usage=completion.usage)
         outcome = self.outcome(prepared, ctx, "hit", "cache-hit", [attempt])
+        await self.record(outcome)
         headers = {
             **base_headers(ctx, "cache", "cache-hit"),
             "x-appliance-cache": "hit",
@@ -170,10 +171,8 @@ class Pipeline:
         if prepared.req.stream:
             from appliance.streaming import replay_async
 
-            return ChatReply(headers, chunks=replay_async(completion, include_usage),
-                             after=partial(self.finish, outcome, None, None))
-        return ChatReply(headers, completion=completion,
-                         after=partial(self.finish, outcome, None, None))
+            return ChatReply(headers, chunks=replay_async(completion, include_usage))
+        return ChatReply(headers, completion=completion)
 
     def classify(self, prepared: Prepared) -> None:
         if not self._routes(prepared.req) or prepared.vector is None or self.classifier is None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from appliance import notify, overrides
 from appliance.admin.messages import ConfigPatch
 from appliance.backends.registry import TierSet, build_tiers
 from appliance.cache.semantic import SemanticCache
-from appliance.config import Config, ConfigError
+from appliance.config import Config, ConfigError, load_config
 from appliance.embedding.batcher import EmbeddingBatcher
 from appliance.embedding.encoder import Encoder
 from appliance.errors import BackendUnavailable
@@ -24,6 +27,7 @@ from appliance.ledger.billing import Billing
 from appliance.ledger.db import Ledger
 from appliance.ledger.prices import PriceTable
 from appliance.pipeline import Pipeline
+from appliance.reload import install_reload_handler
 from appliance.router.classifier import RouterClassifier
 from appliance.router.policy import RoutingPolicy, ScoreProfile
 from appliance.security import BudgetTracker, KeyStore, load_or_create_admin_token
@@ -60,6 +64,9 @@ class Runtime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _saved_overrides: dict[str, object] = field(default_factory=dict)
     _profile: ScoreProfile | None = None
+    _unhook_reload: Callable[[], None] | None = None
+    # The file the config came from (None: defaults or $APPLIANCE_CONFIG), for SIGHUP.
+    config_path: str | None = None
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
@@ -93,6 +100,7 @@ class Runtime:
         return runtime
 
     async def start(self) -> None:
+        self._unhook_reload = install_reload_handler(asyncio.get_running_loop(), self.reload)
         self._tasks.append(asyncio.create_task(self._load()))
         self._tasks.append(asyncio.create_task(self.sampler.run(2.0)))
         self._tasks.append(asyncio.create_task(notify.watchdog_loop()))
@@ -118,8 +126,11 @@ class Runtime:
             notify.notify(ready=True, status="ready")
         except Exception:
             self.status = "failed"
-            log.exception("start-up failed")
+            log.exception("start-up failed; exiting so the service manager can restart us")
             notify.notify(status="start-up failed")
+            # A daemon that can never become ready must not sit unready until a start
+            # timeout: SIGTERM ourselves so uvicorn shuts down and the exit is non-zero.
+            os.kill(os.getpid(), signal.SIGTERM)
             raise
 
     def _status(self, text: str) -> None:
@@ -145,6 +156,15 @@ class Runtime:
         return self.encoder.count_tokens(text)
 
     # -- live reconfiguration -------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the config file, keep the operator's live overrides. Tier list,
+        URLs, host and port need a restart; a failed reload keeps the running config."""
+        fresh = overrides.apply_saved(load_config(self.config_path), self._saved_overrides)
+        if [t.name for t in fresh.tiers] != [t.name for t in self.config.tiers]:
+            raise ConfigError("config: tiers: adding, removing or renaming tiers needs a restart")
+        self._install(fresh, self.build_policy(fresh))
+        log.info("configuration reloaded")
 
     def apply(self, patch: ConfigPatch) -> Config:
         """Validate, apply without restart, persist. Raises ConfigError (the caller's 400)."""
@@ -172,6 +192,8 @@ class Runtime:
         self.pipeline.billing.update(config)
 
     async def close(self) -> None:
+        if self._unhook_reload is not None:
+            self._unhook_reload()
         for task in self._tasks:
             task.cancel()
         await self.tiers.close()

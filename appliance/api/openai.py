@@ -53,6 +53,8 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise InvalidRequest(f"Invalid request: {where}{detail}", param=param) from None
     except msgspec.DecodeError:
         raise InvalidRequest("The request body is not valid JSON") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest("The request body is not valid UTF-8") from None
 
 
 def sse(chunks: AsyncIterator[ChatCompletionChunk]) -> AsyncIterator[bytes]:

@@ -9,12 +9,12 @@ hot path (this is most of the gateway's overhead budget).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import msgspec
 import openai
 
@@ -28,6 +28,23 @@ from appliance.errors import (
     InvalidRequest,
 )
 
+
+
+def _http_modules() -> list[Any]:
+    """The HTTP libraries the SDK may be built on (httpx; httpx2 in openai 3.x). Their errors
+    escape the SDK while a stream is being read, so they are caught by their own classes."""
+    modules = []
+    for name in ("httpx", "httpx2"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return modules
+
+
+_HTTP_ERRORS = tuple(m.HTTPError for m in _http_modules())
+_HTTP_TIMEOUTS = tuple(m.TimeoutException for m in _http_modules())
+_HTTP_TRANSPORT = tuple(m.TransportError for m in _http_modules())
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 
@@ -56,7 +73,7 @@ class OpenAIBackend:
             base_url=tier.base_url,
             api_key=key or "not-needed",
             max_retries=0,
-            timeout=httpx.Timeout(tier.timeout_s, connect=tier.connect_timeout_s),
+            timeout=openai.Timeout(tier.timeout_s, connect=tier.connect_timeout_s),
         )
 
     async def start(self) -> None:
@@ -98,7 +115,7 @@ class OpenAIBackend:
                         raise BackendError(
                             f"tier {self.name}: upstream sent an invalid stream chunk"
                         ) from exc
-        except (openai.OpenAIError, httpx.HTTPError, TimeoutError) as exc:
+        except (openai.OpenAIError, *_HTTP_ERRORS, TimeoutError) as exc:
             raise _translate(exc, self.name) from exc
 
     async def health(self) -> BackendHealth:
@@ -120,7 +137,7 @@ def _credential(name: str) -> str | None:
         return None
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Any) -> float | None:
     value = headers.get("retry-after")
     if not value:
         return None
@@ -137,9 +154,9 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 
 def _translate(exc: BaseException, tier: str) -> Exception:
     """Map the SDK's errors to ours; never echo the upstream's key-bearing request."""
-    if isinstance(exc, openai.APITimeoutError | TimeoutError | httpx.TimeoutException):
+    if isinstance(exc, (openai.APITimeoutError, TimeoutError, *_HTTP_TIMEOUTS)):
         return BackendTimeout(f"tier {tier}: upstream timed out")
-    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+    if isinstance(exc, (openai.APIConnectionError, *_HTTP_TRANSPORT)):
         return BackendError(f"tier {tier}: cannot reach upstream")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code

@@ -52,6 +52,7 @@ async def build_stats(runtime: Runtime) -> Stats:
     spend = SpendStats(server_monthly_usd=runtime.config.ledger.server_monthly_usd)
     by_tier: dict[str, Any] = {}
     by_client: dict[str, Any] = {}
+    tier_mix: dict[str, float] = {}
     if summary is not None:
         projected = summary["projected_month"]
         spend = SpendStats(
@@ -61,13 +62,14 @@ async def build_stats(runtime: Runtime) -> Stats:
             server_monthly_usd=summary["server_monthly_usd"],
         )
         by_tier, by_client = summary["by_tier"], summary["by_client"]
+        tier_mix = summary["tier_mix"]
     return Stats(
         time=now,
         uptime_s=now - runtime.started_at,
         requests_per_s=runtime.bus.requests_per_s(now),
         spend=spend,
         cache=_cache_stats(runtime, summary),
-        tiers=await _tier_stats(runtime, by_tier),
+        tiers=await _tier_stats(runtime, by_tier, tier_mix),
         clients=_client_stats(runtime, by_client),
         routing=_routing_stats(runtime, now),
         system=_system_stats(runtime),
@@ -91,8 +93,9 @@ def _cache_stats(runtime: Runtime, summary: dict[str, Any] | None) -> CacheStats
     return stats
 
 
-async def _tier_stats(runtime: Runtime, by_tier: dict[str, Any]) -> list[TierStats]:
-    total = sum(v.get("requests", 0) for v in by_tier.values()) or 0
+async def _tier_stats(
+    runtime: Runtime, by_tier: dict[str, Any], tier_mix: dict[str, float]
+) -> list[TierStats]:
     out = []
     for tier in runtime.tiers.tiers:
         price = runtime.pipeline.billing.price(tier.name)
@@ -101,7 +104,7 @@ async def _tier_stats(runtime: Runtime, by_tier: dict[str, Any]) -> list[TierSta
             name=tier.name, model=tier.model, backend=tier.config.backend,
             available=tier.is_available, enabled=tier.enabled, reason=tier.unavailable,
             circuit=tier.circuit.state, requests=int(row.get("answers", 0)),
-            share=(row.get("answers", 0) / total) if total else 0.0,
+            share=tier_mix.get(tier.name, 0.0),
             cost_usd=float(row.get("cost_usd", 0.0)),
             price_input=price.input, price_output=price.output,
         )
