@@ -11,6 +11,7 @@ instead of growing with every eviction (hnswlib re-inserts a deleted label in pl
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import suppress
 from itertools import islice
 
 import numpy as np
@@ -66,10 +67,8 @@ class Catalogue:
         return label
 
     def touch(self, entry_id: str) -> None:
-        try:
+        with suppress(KeyError):  # removed meanwhile
             self.lru.move_to_end(entry_id)
-        except KeyError:  # removed meanwhile
-            pass
 
     def least_recent(self, n: int) -> list[str]:
         return list(islice(self.lru, max(0, n)))
@@ -97,8 +96,13 @@ class Catalogue:
         created = meta.get("created")
         lru = meta.get("lru")
         scopes = meta.get("scopes")
-        if not (isinstance(ids, list) and isinstance(created, list) and isinstance(lru, list)
-                and isinstance(scopes, list) and len(ids) == len(created)):
+        if not (
+            isinstance(ids, list)
+            and isinstance(created, list)
+            and isinstance(lru, list)
+            and isinstance(scopes, list)
+            and len(ids) == len(created)
+        ):
             raise ValueError("manifest is incomplete")
         self.ids = [None if i is None else str(i) for i in ids]
         self.created = np.asarray(created, dtype=np.float64)

@@ -28,59 +28,247 @@ _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
 _SPELLED = {
     w: str(i)
     for i, w in enumerate(
-        "zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+        [
+            "zero",
+            "_",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
     )
     if w != "_"
 }
 _SPELLED.update(
-    {w: str(10 * i) for i, w in enumerate("_ _ _ thirty forty fifty sixty seventy eighty ninety".split()) if w != "_"}
+    {
+        w: str(10 * i)
+        for i, w in enumerate(
+            ["_", "_", "_", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+        )
+        if w != "_"
+    }
 )
-_SPELLED.update({"hundred": "100", "thousand": "1000", "million": "1e6", "billion": "1e9",
-                 "second": "2", "third": "3", "fourth": "4", "fifth": "5", "half": "0.5",
-                 "twice": "2", "double": "2", "triple": "3", "dozen": "12"})
-_CALENDAR = frozenset(
-    "january february march april june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday "
-    "friday saturday sunday today tomorrow yesterday".split()
+_SPELLED.update(
+    {
+        "hundred": "100",
+        "thousand": "1000",
+        "million": "1e6",
+        "billion": "1e9",
+        "second": "2",
+        "third": "3",
+        "fourth": "4",
+        "fifth": "5",
+        "half": "0.5",
+        "twice": "2",
+        "double": "2",
+        "triple": "3",
+        "dozen": "12",
+    }
+)
+# Month names count only when capitalised ("March" the month, "march" the verb; "DEC" the
+# company is all caps); weekdays and relative days count in any case.
+_MONTHS = frozenset(
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    ]
+)
+_DAYS = frozenset(
+    [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "today",
+        "tomorrow",
+        "yesterday",
+    ]
 )
 
 _NEGATORS = frozenset(
-    "not no never none nothing nobody nowhere neither nor without cannot unable "
-    "dont doesnt didnt isnt arent wasnt werent cant couldnt wont wouldnt shouldnt "
-    "hasnt havent hadnt mustnt neednt aint".split()
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nothing",
+        "nobody",
+        "nowhere",
+        "neither",
+        "nor",
+        "without",
+        "cannot",
+        "unable",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "cant",
+        "couldnt",
+        "wont",
+        "wouldnt",
+        "shouldnt",
+        "hasnt",
+        "havent",
+        "hadnt",
+        "mustnt",
+        "neednt",
+        "aint",
+    ]
 )
 
 # Polarity pairs: words whose swap flips the answer. General English, not fitted to any set.
 _ANTONYMS = [
-    ("on", "off"), ("enable", "disable"), ("include", "exclude"), ("allow", "deny"),
-    ("allow", "block"), ("accept", "reject"), ("increase", "decrease"), ("add", "remove"),
-    ("buy", "sell"), ("open", "close"), ("start", "stop"), ("before", "after"),
-    ("above", "below"), ("more", "less"), ("most", "least"), ("max", "min"),
-    ("maximum", "minimum"), ("high", "low"), ("higher", "lower"), ("highest", "lowest"),
-    ("best", "worst"), ("better", "worse"), ("good", "bad"), ("big", "small"),
-    ("bigger", "smaller"), ("biggest", "smallest"), ("large", "small"), ("largest", "smallest"),
-    ("long", "short"), ("longer", "shorter"), ("fast", "slow"), ("faster", "slower"),
-    ("hot", "cold"), ("true", "false"), ("yes", "no"), ("positive", "negative"),
-    ("pro", "con"), ("pros", "cons"), ("win", "lose"), ("gain", "lose"), ("gain", "loss"),
-    ("import", "export"), ("upload", "download"), ("input", "output"), ("push", "pull"),
-    ("send", "receive"), ("ascending", "descending"), ("asc", "desc"), ("rich", "poor"),
-    ("cheap", "expensive"), ("easy", "hard"), ("easy", "difficult"), ("strong", "weak"),
-    ("early", "late"), ("first", "last"), ("new", "old"), ("young", "old"),
-    ("male", "female"), ("man", "woman"), ("men", "women"), ("boy", "girl"),
-    ("husband", "wife"), ("father", "mother"), ("son", "daughter"), ("brother", "sister"),
-    ("north", "south"), ("east", "west"), ("left", "right"), ("up", "down"),
-    ("inside", "outside"), ("love", "hate"), ("always", "never"), ("past", "future"),
-    ("plus", "minus"), ("odd", "even"), ("rise", "fall"), ("borrow", "lend"),
-    ("light", "dark"), ("light", "heavy"), ("black", "white"), ("success", "failure"),
-    ("succeed", "fail"), ("pass", "fail"), ("safe", "dangerous"), ("legal", "banned"),
-    ("private", "public"), ("online", "offline"),
-    ("front", "back"), ("top", "bottom"), ("wet", "dry"), ("full", "empty"),
-    ("arrive", "depart"), ("attack", "defend"), ("lock", "unlock"), ("mount", "unmount"),
+    ("on", "off"),
+    ("enable", "disable"),
+    ("include", "exclude"),
+    ("allow", "deny"),
+    ("allow", "block"),
+    ("accept", "reject"),
+    ("increase", "decrease"),
+    ("add", "remove"),
+    ("buy", "sell"),
+    ("open", "close"),
+    ("start", "stop"),
+    ("before", "after"),
+    ("above", "below"),
+    ("more", "less"),
+    ("most", "least"),
+    ("max", "min"),
+    ("maximum", "minimum"),
+    ("high", "low"),
+    ("higher", "lower"),
+    ("highest", "lowest"),
+    ("best", "worst"),
+    ("better", "worse"),
+    ("good", "bad"),
+    ("big", "small"),
+    ("bigger", "smaller"),
+    ("biggest", "smallest"),
+    ("large", "small"),
+    ("largest", "smallest"),
+    ("long", "short"),
+    ("longer", "shorter"),
+    ("fast", "slow"),
+    ("faster", "slower"),
+    ("hot", "cold"),
+    ("true", "false"),
+    ("yes", "no"),
+    ("positive", "negative"),
+    ("pro", "con"),
+    ("pros", "cons"),
+    ("win", "lose"),
+    ("gain", "lose"),
+    ("gain", "loss"),
+    ("import", "export"),
+    ("upload", "download"),
+    ("input", "output"),
+    ("push", "pull"),
+    ("send", "receive"),
+    ("ascending", "descending"),
+    ("asc", "desc"),
+    ("rich", "poor"),
+    ("cheap", "expensive"),
+    ("easy", "hard"),
+    ("easy", "difficult"),
+    ("strong", "weak"),
+    ("early", "late"),
+    ("first", "last"),
+    ("new", "old"),
+    ("young", "old"),
+    ("male", "female"),
+    ("man", "woman"),
+    ("men", "women"),
+    ("boy", "girl"),
+    ("husband", "wife"),
+    ("father", "mother"),
+    ("son", "daughter"),
+    ("brother", "sister"),
+    ("north", "south"),
+    ("east", "west"),
+    ("left", "right"),
+    ("up", "down"),
+    ("inside", "outside"),
+    ("love", "hate"),
+    ("always", "never"),
+    ("past", "future"),
+    ("plus", "minus"),
+    ("odd", "even"),
+    ("rise", "fall"),
+    ("borrow", "lend"),
+    ("light", "dark"),
+    ("light", "heavy"),
+    ("black", "white"),
+    ("success", "failure"),
+    ("succeed", "fail"),
+    ("pass", "fail"),
+    ("safe", "dangerous"),
+    ("legal", "banned"),
+    ("private", "public"),
+    ("online", "offline"),
+    ("front", "back"),
+    ("top", "bottom"),
+    ("wet", "dry"),
+    ("full", "empty"),
+    ("arrive", "depart"),
+    ("attack", "defend"),
+    ("lock", "unlock"),
+    ("mount", "unmount"),
 ]
 # Prefix swaps that flip meaning across many words (encrypt/decrypt, import/export, ...).
-_PREFIX_SWAPS = [("en", "de"), ("in", "ex"), ("im", "ex"), ("in", "de"), ("pre", "post"),
-                 ("over", "under"), ("up", "down"), ("inter", "intra"), ("over", "under")]
+_PREFIX_SWAPS = [
+    ("en", "de"),
+    ("in", "ex"),
+    ("im", "ex"),
+    ("in", "de"),
+    ("pre", "post"),
+    ("over", "under"),
+    ("up", "down"),
+    ("inter", "intra"),
+    ("over", "under"),
+]
 # Prefixes that negate the stem they are glued to (safe/unsafe, legal/illegal, like/dislike).
 _NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "non-", "anti", "anti-", "a")
 _SUFFIX_SWAPS = [("ful", "less")]
@@ -133,10 +321,11 @@ def numbers(text: str) -> list[str]:
         parts = [raw.replace(",", "")] if _THOUSANDS.match(raw) else raw.split(",")
         for part in parts:
             found.append(part if "." in part else part.lstrip("0") or "0")
-    for token in _lower_tokens(text):
+    for word in _words(text):
+        token = word.lower().replace("'", "")
         if token in _SPELLED:
             found.append(_SPELLED[token])
-        elif token in _CALENDAR:
+        elif token in _DAYS or (token in _MONTHS and word[:1].isupper() and not word.isupper()):
             found.append(token[:3])
     for word in _words(text):
         # Letter codes fused with digits ("A113", "B12-X") keep their letters too.
@@ -149,7 +338,11 @@ def numbers(text: str) -> list[str]:
 
 
 def _negated(tokens: list[str]) -> bool:
-    return any(t in _NEGATORS for t in tokens)
+    """Any negator, ignoring the "... or not" tag, which asks both ways rather than negating."""
+    return any(
+        t in _NEGATORS and not (t in ("not", "no") and i > 0 and tokens[i - 1] == "or")
+        for i, t in enumerate(tokens)
+    )
 
 
 def polarity_conflict(query: str, candidate: str) -> bool:
@@ -181,7 +374,7 @@ def _affix_conflict(only_q: set[str], only_c: set[str]) -> bool:
                 if prefix + word in b:
                     return True
             for p1, p2 in _PREFIX_SWAPS:
-                if word.startswith(p1) and len(word) - len(p1) >= 3 and p2 + word[len(p1):] in b:
+                if word.startswith(p1) and len(word) - len(p1) >= 3 and p2 + word[len(p1) :] in b:
                     return True
             for s1, s2 in _SUFFIX_SWAPS:
                 if word.endswith(s1) and word[: -len(s1)] + s2 in b:
@@ -196,7 +389,7 @@ def entities(text: str) -> set[str]:
     previous_end = 0
     for match in _WORD.finditer(text):
         gap = text[previous_end : match.start()]
-        sentence_start = previous_end == 0 or any(c in gap for c in ".?!:\n\"(")
+        sentence_start = previous_end == 0 or any(c in gap for c in '.?!:\n"(')
         previous_end = match.end()
         core = match.group(0).split("'")[0]
         upper_inside = any(c.isupper() for c in core[1:])
@@ -212,9 +405,27 @@ def entity_conflict(query: str, candidate: str) -> bool:
     "PlayStation" matches "play station"."""
     q_words, c_words = set(_lower_tokens(query)), set(_lower_tokens(candidate))
     q_flat, c_flat = _flat(query), _flat(candidate)
-    only_q = {e for e in entities(query) if e not in c_words and _flat(e) not in c_flat}
-    only_c = {e for e in entities(candidate) if e not in q_words and _flat(e) not in q_flat}
+    only_q = {e for e in entities(query) if not _mentioned(e, c_words, c_flat)}
+    only_c = {e for e in entities(candidate) if not _mentioned(e, q_words, q_flat)}
     return bool(only_q and only_c)
+
+
+def _mentioned(entity: str, words: set[str], flat: str) -> bool:
+    """Present on the other side, allowing one typo in longer names ("Hilary"/"Hillary")."""
+    if entity in words or _flat(entity) in flat:
+        return True
+    return len(entity) >= 5 and any(
+        abs(len(w) - len(entity)) <= 1 and _one_edit(entity, w) for w in words
+    )
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + 1 :] == b[i + 1 :] if len(a) == len(b) else a[i:] == b[i + 1 :]
 
 
 def _flat(text: str) -> str:

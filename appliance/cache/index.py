@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,7 +71,12 @@ class VectorIndex:
     it and keeps a 1M build feasible on 2 cores."""
 
     def __init__(
-        self, dim: int, capacity: int = 1024, *, m: int = 16, ef_construction: int = 100,
+        self,
+        dim: int,
+        capacity: int = 1024,
+        *,
+        m: int = 16,
+        ef_construction: int = 100,
         ef_search: int = 64,
     ) -> None:
         self.dim = dim
@@ -87,7 +92,9 @@ class VectorIndex:
     def _fresh(self, capacity: int) -> hnswlib.Index:
         index = hnswlib.Index(space="ip", dim=self.dim)
         index.init_index(
-            max_elements=capacity, M=self._m, ef_construction=self._ef_construction,
+            max_elements=capacity,
+            M=self._m,
+            ef_construction=self._ef_construction,
             allow_replace_deleted=False,
         )
         index.set_ef(self._ef_search)
@@ -96,6 +103,11 @@ class VectorIndex:
 
     def __len__(self) -> int:
         return self.live_count()
+
+    def set_ef(self, ef: int) -> None:
+        """Search breadth: higher finds the true neighbour more often and costs time."""
+        self._ef_search = ef
+        self._index.set_ef(ef)
 
     def live_count(self) -> int:
         return self._live
@@ -143,30 +155,41 @@ class VectorIndex:
             return True
 
     def search(
-        self, vector: np.ndarray, k: int, scope: int | None = None
+        self, vector: np.ndarray, k: int, scope: int | None = None, min_similarity: float = 0.0
     ) -> list[tuple[int, float]]:
         """Up to k (label, similarity) pairs, best first. With `scope`, only that scope's rows:
-        an unfiltered top-k is tried first (cheap, and the common case when scopes are few);
-        a filtered search runs only if other scopes crowd the top-k out."""
+        an unfiltered top-k is tried first (cheap, and the common case when scopes are few).
+        A filtered search (a Python callback per visited node, and for a tiny scope in a big
+        index a walk over much of the graph: ~100 ms at 100k) runs only when other scopes
+        crowd the top-k out with rows at least `min_similarity` close, i.e. when the same
+        question is cached under many scopes. Otherwise nothing in any scope is that close,
+        so the result is a miss either way and is returned at once."""
         with self._lock.read():
             live = self.live_count()
             if live == 0:
                 return []
             kk = min(k if scope is None else max(k * 4, 16), live)
             labels, dists = self._index.knn_query(vector, k=kk)
-            pairs = [(int(lab), float(1.0 - d)) for lab, d in zip(labels[0], dists[0])]
+            pairs = [(int(lab), float(1.0 - d)) for lab, d in zip(labels[0], dists[0], strict=True)]
             if scope is None:
                 return [(lab, _clip(sim)) for lab, sim in pairs[:k]]
             scopes = self._scopes
             hits = [(lab, _clip(sim)) for lab, sim in pairs if scopes[lab] == scope]
-            if hits or kk == live:
+            if hits or kk == live or pairs[0][1] < min_similarity:
                 return hits[:k]
-            allowed: Callable[[int], bool] = lambda label: bool(scopes[label] == scope)
+
+            def allowed(label: int) -> bool:
+                return bool(scopes[label] == scope)
+
             try:
                 labels, dists = self._index.knn_query(vector, k=k, filter=allowed)
             except RuntimeError:  # fewer than k rows in that scope
-                labels, dists = self._index.knn_query(vector, k=1, filter=allowed)
-            return [(int(lab), _clip(float(1.0 - d))) for lab, d in zip(labels[0], dists[0])]
+                try:
+                    labels, dists = self._index.knn_query(vector, k=1, filter=allowed)
+                except RuntimeError:  # none at all
+                    return []
+            found = zip(labels[0], dists[0], strict=True)
+            return [(int(lab), _clip(float(1.0 - d))) for lab, d in found]
 
     def vector(self, label: int) -> np.ndarray:
         with self._lock.read():
@@ -201,7 +224,9 @@ class VectorIndex:
         os.replace(sidecar_tmp, directory / SIDECAR_FILE)
 
     @classmethod
-    def load(cls, directory: Path, dim: int, **params: int) -> tuple[VectorIndex, dict[str, object]]:
+    def load(
+        cls, directory: Path, dim: int, **params: int
+    ) -> tuple[VectorIndex, dict[str, object]]:
         """Load a saved index and its sidecar meta; raises ValueError when absent or damaged."""
         try:
             meta = msgspec.msgpack.decode((directory / SIDECAR_FILE).read_bytes())

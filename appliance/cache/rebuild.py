@@ -22,7 +22,9 @@ Opened = Literal["loaded", "repaired", "rebuilt"]
 _BATCH = 4096
 
 
-def open_index(directory: Path, store: EntryStore, dim: int) -> tuple[VectorIndex, Catalogue, Opened]:
+def open_index(
+    directory: Path, store: EntryStore, dim: int
+) -> tuple[VectorIndex, Catalogue, Opened]:
     try:
         index, meta = VectorIndex.load(directory, dim)
         catalogue = Catalogue.from_snapshot(meta)

@@ -98,9 +98,7 @@ def build_key(
         if parts:
             entry["parts"] = parts
         context.append(entry)
-    scoped = {
-        k: v for k, v in sorted(params.items()) if v is not None and k not in IGNORED_PARAMS
-    }
+    scoped = {k: v for k, v in sorted(params.items()) if v is not None and k not in IGNORED_PARAMS}
     fingerprint = hashlib.sha256(
         _canonical({"context": context, "params": scoped}).encode("utf-8")
     ).hexdigest()[:32]

@@ -60,8 +60,8 @@ class SemanticCache:
         self._store = EntryStore(self._dir / "entries")
         self._write = threading.Lock()
         self._pending: dict[str, tuple[int, float]] = {}
+        # Counters are bumped without a lock from lookup threads: approximate under races.
         self._counts: Counter[str] = Counter()
-        self._dirty = False
         self._last_save: float | None = None
         self._epoch = self._store.epoch
         self._index, self._cat, self.opened = open_index(self._dir / "index", self._store, dim)
@@ -87,7 +87,9 @@ class SemanticCache:
         scope = cat.scope_ids.get(key.scope)
         if scope is None or not key.text:
             return self._miss(None, None)
-        results = self._index.search(np.asarray(vector, dtype=np.float32), _CANDIDATES, scope)
+        results = self._index.search(
+            np.asarray(vector, dtype=np.float32), _CANDIDATES, scope, config.threshold
+        )
         best = results[0][1] if results else None
         blocked: str | None = None
         for label, similarity in results:
@@ -111,8 +113,9 @@ class SemanticCache:
             return None
         return entry if entry.created >= oldest else None
 
-    def _hit(self, entry: Entry, similarity: float, tier: Literal["exact", "semantic"],
-             now: float) -> Lookup:
+    def _hit(
+        self, entry: Entry, similarity: float, tier: Literal["exact", "semantic"], now: float
+    ) -> Lookup:
         self._counts["hits"] += 1
         self._counts[f"hits_{tier}"] += 1
         hits, _ = self._pending.get(entry.id, (0, 0.0))
@@ -142,9 +145,16 @@ class SemanticCache:
             label = cat.next_label()
             now = time.time()
             entry = Entry(
-                id=entry_id, label=label, scope=key.scope, exact=key.exact, text=key.text,
-                vector=vec.tobytes(), response=bytes(response), created=now,
-                epoch=self._epoch, last_used=now,
+                id=entry_id,
+                label=label,
+                scope=key.scope,
+                exact=key.exact,
+                text=key.text,
+                vector=vec.tobytes(),
+                response=bytes(response),
+                created=now,
+                epoch=self._epoch,
+                last_used=now,
             )
             self._store.put(entry)
             try:
@@ -175,8 +185,14 @@ class SemanticCache:
             self._dirty = True
         return removed
 
-    def invalidate(self, *, entry_id: str | None = None, scope: str | None = None,
-                   older_than_s: float | None = None, everything: bool = False) -> int:
+    def invalidate(
+        self,
+        *,
+        entry_id: str | None = None,
+        scope: str | None = None,
+        older_than_s: float | None = None,
+        everything: bool = False,
+    ) -> int:
         """Remove matching entries (criteria are OR-ed); returns how many were removed."""
         with self._write:
             cat = self._cat
@@ -230,7 +246,7 @@ class SemanticCache:
         while not self._stop.wait(max(0.05, self.config.index_save_interval_s)):
             try:
                 self.save()
-            except Exception:  # noqa: BLE001 - a failed save must not kill the saver; retried
+            except Exception:
                 self._counts["save_errors"] += 1
 
     def stats(self) -> dict[str, object]:

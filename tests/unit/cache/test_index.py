@@ -36,6 +36,17 @@ def test_search_only_returns_the_requested_scope_even_when_crowded() -> None:
     assert index.search(base, k=4, scope=2) == []
 
 
+def test_crowded_scope_skips_the_filtered_search_when_nothing_is_close() -> None:
+    crowd = unit(300, seed=1)
+    index = VectorIndex(16)
+    index.add(np.arange(300), crowd, np.zeros(300, dtype=np.int32))
+    index.add(np.array([300]), unit(1, seed=5), np.array([1], dtype=np.int32))
+    query = unit(1, seed=11)[0]
+    # Nothing anywhere is 0.99 close, so scope 1 cannot hold a hit: no filtered walk needed.
+    assert index.search(query, k=4, scope=1, min_similarity=0.99) == []
+    assert [label for label, _ in index.search(query, k=4, scope=1)] == [300]
+
+
 def test_deleted_labels_are_not_returned_and_can_be_reused() -> None:
     vectors = unit(10)
     index = VectorIndex(16)

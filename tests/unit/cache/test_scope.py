@@ -34,13 +34,18 @@ def test_namespace_model_system_prompt_and_params_change_the_scope() -> None:
     base = build_key("ns", "m", chat("hi"), {"temperature": 0})
     assert build_key("other", "m", chat("hi"), {"temperature": 0}).scope != base.scope
     assert build_key("ns", "m2", chat("hi"), {"temperature": 0}).scope != base.scope
-    assert build_key("ns", "m", chat("hi", system="Be terse."), {"temperature": 0}).scope != base.scope
+    assert (
+        build_key("ns", "m", chat("hi", system="Be terse."), {"temperature": 0}).scope != base.scope
+    )
     assert build_key("ns", "m", chat("hi"), {"temperature": 0.5}).scope != base.scope
     assert build_key("ns", "m", chat("hi"), {"temperature": 0, "max_tokens": 5}).scope != base.scope
     tools = [{"type": "function", "function": {"name": "f"}}]
     assert build_key("ns", "m", chat("hi"), {"temperature": 0, "tools": tools}).scope != base.scope
     fmt = {"type": "json_object"}
-    assert build_key("ns", "m", chat("hi"), {"temperature": 0, "response_format": fmt}).scope != base.scope
+    assert (
+        build_key("ns", "m", chat("hi"), {"temperature": 0, "response_format": fmt}).scope
+        != base.scope
+    )
 
 
 def test_stream_flag_and_null_params_do_not_change_the_scope() -> None:
@@ -50,8 +55,12 @@ def test_stream_flag_and_null_params_do_not_change_the_scope() -> None:
 
 
 def test_follow_up_scope_depends_on_the_earlier_turns() -> None:
-    paris = build_key("ns", "m", chat("Tell me about Paris.", "Paris is...", "What about its population?"), {})
-    rome = build_key("ns", "m", chat("Tell me about Rome.", "Rome is...", "What about its population?"), {})
+    paris = build_key(
+        "ns", "m", chat("Tell me about Paris.", "Paris is...", "What about its population?"), {}
+    )
+    rome = build_key(
+        "ns", "m", chat("Tell me about Rome.", "Rome is...", "What about its population?"), {}
+    )
     assert paris.text == rome.text == "What about its population?"
     assert paris.scope != rome.scope and paris.exact != rome.exact
 
@@ -70,10 +79,15 @@ def test_content_parts_read_like_plain_text() -> None:
 
 def test_an_image_in_the_last_turn_changes_the_scope() -> None:
     def with_image(url: str) -> list[dict[str, object]]:
-        return [{"role": "user", "content": [
-            {"type": "text", "text": "What is in this picture?"},
-            {"type": "image_url", "image_url": {"url": url}},
-        ]}]
+        return [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": {"url": url}},
+                ],
+            }
+        ]
 
     a = build_key("ns", "m", with_image("http://x/a.png"), {})
     b = build_key("ns", "m", with_image("http://x/b.png"), {})
@@ -95,8 +109,11 @@ def test_hot_sampling_and_several_choices_are_not_cacheable() -> None:
 
 
 def _response(finish: str | None, **message: object) -> dict[str, object]:
-    return {"choices": [{"index": 0, "finish_reason": finish,
-                         "message": {"role": "assistant", **message}}]}
+    return {
+        "choices": [
+            {"index": 0, "finish_reason": finish, "message": {"role": "assistant", **message}}
+        ]
+    }
 
 
 def test_complete_answers_are_cacheable() -> None:

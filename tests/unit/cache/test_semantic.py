@@ -19,8 +19,14 @@ Embed = Callable[[str], np.ndarray]
 QUIET = CacheConfig(index_save_interval_s=3600)  # saves only when a test asks
 
 
-def key(text: str, *, ns: str = "ns", model: str = "m", system: str = "Be helpful.",
-        temperature: float = 0.0) -> CacheKey:
+def key(
+    text: str,
+    *,
+    ns: str = "ns",
+    model: str = "m",
+    system: str = "Be helpful.",
+    temperature: float = 0.0,
+) -> CacheKey:
     messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
     return build_key(ns, model, messages, {"temperature": temperature})
 
@@ -56,7 +62,9 @@ def test_paraphrase_hits_the_semantic_tier(cache: SemanticCache, embed: Embed) -
     assert got.similarity is not None and got.similarity >= QUIET.threshold
 
 
-def test_unrelated_question_misses_and_reports_similarity(cache: SemanticCache, embed: Embed) -> None:
+def test_unrelated_question_misses_and_reports_similarity(
+    cache: SemanticCache, embed: Embed
+) -> None:
     put(cache, embed, "How do I reset my password?")
     got = ask(cache, embed, "What is the boiling point of water?")
     assert got.outcome == "miss" and got.similarity is not None and got.similarity < 0.5
@@ -68,11 +76,16 @@ def test_unrelated_question_misses_and_reports_similarity(cache: SemanticCache, 
         ("What is the status of order 48213?", "What is the status of order 48231?", "numbers"),
         ("Turn on the kitchen lights", "Turn off the kitchen lights", "negation"),
         ("How do I enable two-factor login?", "How do I disable two-factor login?", "negation"),
-        ("Is AWS cheaper than GCP for storage?", "Is AWS cheaper than Azure for storage?", "entities"),
+        (
+            "Is AWS cheaper than GCP for storage?",
+            "Is AWS cheaper than Azure for storage?",
+            "entities",
+        ),
     ],
 )
-def test_guard_blocks_its_trap(cache: SemanticCache, embed: Embed, stored: str, asked: str,
-                               guard: str) -> None:
+def test_guard_blocks_its_trap(
+    cache: SemanticCache, embed: Embed, stored: str, asked: str, guard: str
+) -> None:
     # A permissive threshold, so the trap is a candidate and only its guard stands in the way.
     cache.config = msgspec.structs.replace(QUIET, threshold=0.8)
     put(cache, embed, stored)
@@ -83,7 +96,9 @@ def test_guard_blocks_its_trap(cache: SemanticCache, embed: Embed, stored: str, 
     assert cache.stats()["blocked"] == {guard: 1}
 
 
-def test_blocked_best_candidate_does_not_hide_a_valid_one(cache: SemanticCache, embed: Embed) -> None:
+def test_blocked_best_candidate_does_not_hide_a_valid_one(
+    cache: SemanticCache, embed: Embed
+) -> None:
     cache.config = msgspec.structs.replace(QUIET, threshold=0.85)
     put(cache, embed, "What is the status of order 48213?")
     right = put(cache, embed, "What is the status of order 48231?")
@@ -102,11 +117,16 @@ def test_other_scope_never_hits(cache: SemanticCache, embed: Embed, other: dict[
 
 def test_follow_up_in_another_thread_never_hits(cache: SemanticCache, embed: Embed) -> None:
     def thread(topic: str) -> CacheKey:
-        return build_key("ns", "m", [
-            {"role": "user", "content": f"Tell me about {topic}."},
-            {"role": "assistant", "content": f"{topic} is a city."},
-            {"role": "user", "content": "What about its population?"},
-        ], {})
+        return build_key(
+            "ns",
+            "m",
+            [
+                {"role": "user", "content": f"Tell me about {topic}."},
+                {"role": "assistant", "content": f"{topic} is a city."},
+                {"role": "user", "content": "What about its population?"},
+            ],
+            {},
+        )
 
     vector = embed("What about its population?")
     cache.store(cache.new_entry_id(), thread("Paris"), vector, b"2.1 million")
@@ -249,8 +269,11 @@ def test_size_bound_evicts_the_least_recently_used(tmp_path: Path, embed: Embed)
         put(cache, embed, "Why is the sky blue?")
         assert cache.stats()["entries"] == 3
         assert ask(cache, embed, "Where can I download the invoice?").outcome == "miss"
-        for kept in ("How do I reset my password?", "What is the capital of France?",
-                     "Why is the sky blue?"):
+        for kept in (
+            "How do I reset my password?",
+            "What is the capital of France?",
+            "Why is the sky blue?",
+        ):
             assert ask(cache, embed, kept).outcome == "hit"
         assert cache.stats()["index_size"] == 3
     finally:
@@ -271,7 +294,9 @@ def test_hit_counts_are_flushed_to_the_store(tmp_path: Path, embed: Embed) -> No
     store.close()
 
 
-def test_storing_the_same_request_again_replaces_the_entry(cache: SemanticCache, embed: Embed) -> None:
+def test_storing_the_same_request_again_replaces_the_entry(
+    cache: SemanticCache, embed: Embed
+) -> None:
     put(cache, embed, "How do I reset my password?")
     newer = put(cache, embed, "How do I reset my password?")
     assert cache.stats()["entries"] == 1

@@ -8,9 +8,17 @@ from appliance.cache.store import Entry, EntryStore
 
 
 def entry(n: int, scope: str = "s", epoch: int = 0) -> Entry:
-    return Entry(id=f"id{n}", label=n, scope=scope, exact=f"x{n}", text=f"q{n}",
-                 vector=np.zeros(4, np.float32).tobytes(), response=b"r%d" % n,
-                 created=100.0 + n, epoch=epoch)
+    return Entry(
+        id=f"id{n}",
+        label=n,
+        scope=scope,
+        exact=f"x{n}",
+        text=f"q{n}",
+        vector=np.zeros(4, np.float32).tobytes(),
+        response=b"r%d" % n,
+        created=100.0 + n,
+        epoch=epoch,
+    )
 
 
 def test_entries_survive_reopening(tmp_path: Path) -> None:

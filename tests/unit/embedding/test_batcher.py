@@ -79,6 +79,7 @@ def test_single_request_runs_at_once_without_waiting(encoder: Encoder) -> None:
     batcher = EmbeddingBatcher(wrapped)
     batcher.start()
     try:
+
         async def sequential() -> float:
             await batcher.embed("warm up")
             start = time.perf_counter()
@@ -104,9 +105,11 @@ def test_encoder_failure_reaches_every_caller(encoder: Encoder) -> None:
     batcher = EmbeddingBatcher(CountingEncoder(encoder, fail=True))
     batcher.start()
     try:
+
         async def go() -> list[object]:
-            return await asyncio.gather(*(batcher.embed(t) for t in TEXTS[:4]),
-                                        return_exceptions=True)
+            return await asyncio.gather(
+                *(batcher.embed(t) for t in TEXTS[:4]), return_exceptions=True
+            )
 
         results = asyncio.run(go())
         assert all(isinstance(r, RuntimeError) for r in results)
