@@ -13,14 +13,10 @@ from tests.serving import Server, free_port, write_config
 ServerFactory = Callable[..., Server]
 
 
-@pytest.fixture(scope="session")
-def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
-    """Start real appliances; each gets its own state dir. All are stopped at session end."""
-    servers: list[Server] = []
-
+def _factory(tmp: pytest.TempPathFactory, servers: list[Server]) -> ServerFactory:
     def start(settings: dict[str, Any] | None = None, *, env: dict[str, str] | None = None,
               wait_ready: bool = True) -> Server:
-        directory = tmp_path_factory.mktemp("appliance")
+        directory = tmp.mktemp("appliance")
         config = {"state_dir": str(directory / "state"), **(settings or {})}
         path = write_config(directory / "appliance.toml", config)
         state = Path(str(config["state_dir"]))
@@ -28,12 +24,23 @@ def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerF
         servers.append(server)
         return server.start(wait_ready=wait_ready)
 
-    yield start
+    return start
+
+
+@pytest.fixture(scope="module")
+def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """Start real appliances for one test module; they are stopped when the module ends, so
+    a long suite never holds more than a few model-loaded daemons in memory at once."""
+    servers: list[Server] = []
+    yield _factory(tmp_path_factory, servers)
     for server in servers:
         server.stop()
 
 
 @pytest.fixture(scope="session")
-def local_server(server_factory: ServerFactory) -> Server:
-    """The appliance on its embedded defaults: one local llama.cpp tier."""
-    return server_factory()
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The appliance on its embedded defaults (one local llama.cpp tier), shared by the run."""
+    servers: list[Server] = []
+    yield _factory(tmp_path_factory, servers)()
+    for server in servers:
+        server.stop()

@@ -1,0 +1,114 @@
+"""Output discipline: answers that fail the requested JSON schema escalate, then error out
+clearly; the stock SDK's `parse()` gets a typed object from the local model's grammar."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from pydantic import BaseModel
+
+from tests.conftest import ServerFactory
+from tests.serving import Server, free_port
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}},
+          "required": ["city"], "additionalProperties": False}
+FORMAT = {"type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA}}
+ASK = [{"role": "user", "content": "Which city is the capital of France? Answer in JSON."}]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    """The fault server answers every request with plain text, never JSON."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tests.faultserver", str(port)])
+    url = f"http://127.0.0.1:{port}/v1"
+    for _ in range(100):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    process.kill()
+    process.wait()
+
+
+def text_tier(name: str, url: str) -> dict[str, Any]:
+    return {"name": name, "backend": "openai", "base_url": url, "model": "ok"}
+
+
+@pytest.fixture(scope="module")
+def escalating(server_factory: ServerFactory, upstream: str) -> Server:
+    tiers = [text_tier("sloppy", upstream),
+             {"name": "local", "backend": "llamacpp", "model": "smollm2-135m-instruct"}]
+    return server_factory({"tiers": tiers, "cache": {"enabled": False}})
+
+
+def test_schema_violation_escalates_to_a_tier_that_complies(escalating: Server) -> None:
+    client = openai.OpenAI(base_url=escalating.base_url, api_key="x", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="sloppy", messages=ASK, response_format=FORMAT, max_tokens=60, temperature=0)
+    assert raw.headers["x-appliance-route-reason"] == "escalated:invalid_output"
+    assert raw.headers["x-appliance-tier"] == "local"
+    import json
+
+    assert isinstance(json.loads(raw.parse().choices[0].message.content or "")["city"], str)
+    with escalating.admin() as admin:
+        rows = [r for r in admin.get("/admin/ledger").json()
+                if r["request_id"] == raw.headers["x-request-id"]]
+    assert [r["status"] for r in rows] == ["error:invalid_output", "ok"]
+    assert rows[0]["completion_tokens"] > 0  # the failed attempt's tokens are counted
+
+
+def test_no_tier_complies_is_a_clear_error_not_a_bad_answer(
+    server_factory: ServerFactory, upstream: str
+) -> None:
+    server = server_factory({"tiers": [text_tier("a", upstream), text_tier("b", upstream)],
+                             "cache": {"enabled": False}})
+    body = {"model": "a", "messages": ASK, "response_format": FORMAT}
+    response = httpx.post(server.base_url + "/chat/completions", json=body, timeout=30)
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert "format" in error["message"] and "fault server" not in response.text
+
+
+def test_streamed_structured_output_is_validated_before_it_is_sent(escalating: Server) -> None:
+    client = openai.OpenAI(base_url=escalating.base_url, api_key="x", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="sloppy", messages=ASK, response_format=FORMAT, max_tokens=60, temperature=0,
+        stream=True)
+    assert raw.headers["x-appliance-tier"] == "local"
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    import json
+
+    assert "city" in json.loads(text)
+
+
+class Capital(BaseModel):
+    city: str
+    country: str
+
+
+def test_sdk_parse_returns_a_typed_object(local_server: Server) -> None:
+    client = openai.OpenAI(base_url=local_server.base_url, api_key="x", max_retries=0)
+    completion = client.chat.completions.parse(
+        model="auto", response_format=Capital, max_tokens=60, temperature=0,
+        messages=[{"role": "user", "content": "Give the capital of France and its country."}])
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, Capital)
+    assert parsed.city and parsed.country
+
+
+def test_invalid_schema_is_rejected_up_front(local_server: Server) -> None:
+    body = {"messages": ASK, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object", "properties": {"a": {"type": "nonsense"}}}}}}
+    response = httpx.post(local_server.base_url + "/chat/completions", json=body, timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "response_format"
