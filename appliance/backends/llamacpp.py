@@ -33,6 +33,8 @@ from appliance.config import TierConfig, default_local_model
 from appliance.errors import BackendError, InvalidRequest
 
 _DONE = object()
+_LOOSE_CHAR = 'char ::= [^"\\\\] |'
+_STRICT_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 
 
 class _PromptCounter:
@@ -120,8 +122,14 @@ class LlamaCppBackend:
             return None
         else:
             raise InvalidRequest(f"unsupported response_format type {kind!r}", param="response_format")
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
+
         try:
-            return LlamaGrammar.from_json_schema(json.dumps(schema or {"type": "object"}), verbose=False)
+            gbnf = json_schema_to_gbnf(json.dumps(schema or {"type": "object"}))
+            # llama-cpp-python's string rule admits raw control characters, which strict JSON
+            # (and every SDK's parser) rejects inside strings: forbid them, as JSON does.
+            gbnf = gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)
+            return LlamaGrammar.from_string(gbnf, verbose=False)
         except Exception as exc:  # llama.cpp's converter raises bare exceptions
             raise InvalidRequest(
                 f"response_format schema cannot be enforced: {exc}", param="response_format"
