@@ -112,6 +112,7 @@ def gptcache(
                 max_elements=len(rows) + 10,
                 top_k=top_k,
             ),
+            max_size=len(rows) + 10,  # its default (1000) would evict half the stored rows
         )
         # gptcache 0.1.44 + numpy 2: hnswlib ids come back as np.uint64, which the sqlite
         # store never matches, so every lookup misses. Hand it plain ints.

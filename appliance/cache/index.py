@@ -66,9 +66,10 @@ class _RWLock:
 class VectorIndex:
     """hnswlib over unit vectors; similarity = 1 - ip distance, clipped to [0, 1].
 
-    `M` and `ef_construction` trade build time for recall: with near-duplicate queries (the
-    cache's case) the true neighbour is very close, so M=16, ef_construction=100 already finds
-    it and keeps a 1M build feasible on 2 cores."""
+    `M` and `ef_construction` trade build time for recall. `ef_search` 128: on real paraphrase
+    queries (cosine >= 0.94 to a stored row) among 1M rows it finds the exact best neighbour
+    98.3% of the time at p50 0.32 ms, against 93.9% at 0.23 ms with 64 (bench/cache_index.py,
+    cheap M=12 graph); at 100k, 64 already found 100%."""
 
     def __init__(
         self,
@@ -77,7 +78,7 @@ class VectorIndex:
         *,
         m: int = 16,
         ef_construction: int = 100,
-        ef_search: int = 64,
+        ef_search: int = 128,
     ) -> None:
         self.dim = dim
         self._m = m
