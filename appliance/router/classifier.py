@@ -5,9 +5,11 @@ text) pairs into a complexity score in [0, 1] (higher = needs a stronger model).
 embed text (the pipeline embeds once and shares the vector with the cache) and must not pick
 tiers (that is `policy.py`).
 
-The head's inputs are the 384-d MiniLM vector and `features.lexical_features(texts)`; the
-feature list is recorded in `router.json` and checked here, so a model trained with different
-features fails at load instead of scoring garbage.
+The head's inputs are the 384-d MiniLM vector, `features.lexical_features(texts)` and
+`features.complexity_count(texts)` (the out-of-domain prior's input: the graph blends the
+head's score toward a prior from it as the prompt moves away from the training data). Both
+feature definitions are recorded in `router.json` and checked here, so a model trained with
+different features fails at load instead of scoring garbage.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from appliance.router.features import FEATURE_NAMES, lexical_features
+from appliance.router.features import (
+    COMPLEXITY_PARTS,
+    COMPLEXITY_WEIGHTS,
+    FEATURE_NAMES,
+    complexity_count,
+    lexical_features,
+)
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "router"
 EMBEDDING_DIM = 384
@@ -42,6 +50,14 @@ class RouterClassifier:
             raise ValueError(
                 f"{directory / 'router.json'}: lexical_features {list(names)} do not match "
                 f"this code's {list(FEATURE_NAMES)}; retrain with models/router/train.py"
+            )
+        parts = tuple(metadata.get("complexity_parts", ()))
+        weights = tuple(float(w) for w in metadata.get("complexity_weights", ()))
+        if parts != COMPLEXITY_PARTS or weights != COMPLEXITY_WEIGHTS:
+            raise ValueError(
+                f"{directory / 'router.json'}: complexity_parts/weights {list(parts)} "
+                f"{list(weights)} do not match this code's {list(COMPLEXITY_PARTS)} "
+                f"{list(COMPLEXITY_WEIGHTS)}; retrain with models/router/train.py"
             )
         opts = ort.SessionOptions()
         # The head is a few small matrix products; one thread avoids pool hand-off costs that
@@ -67,6 +83,28 @@ class RouterClassifier:
         if not texts:
             return np.zeros(0, dtype=np.float64)
         (scores,) = self._session.run(
-            ["score"], {"embedding": vectors, "lexical": lexical_features(texts)}
+            ["score"],
+            {
+                "embedding": vectors,
+                "lexical": lexical_features(texts),
+                "complexity": complexity_count(texts),
+            },
         )
         return np.clip(np.asarray(scores, dtype=np.float64).reshape(-1), 0.0, 1.0)
+
+    def explain(self, vectors: np.ndarray, texts: list[str]) -> dict[str, np.ndarray]:
+        """The graph's parts per request: `score`, the in-domain `head` score, the
+        out-of-domain blend weight `ood_weight` (0 = in domain) and the complexity `prior`."""
+        names = ["score", "head", "ood_weight", "prior"]
+        outputs = self._session.run(
+            names,
+            {
+                "embedding": np.asarray(vectors, dtype=np.float32),
+                "lexical": lexical_features(texts),
+                "complexity": complexity_count(texts),
+            },
+        )
+        return {
+            n: np.asarray(o, dtype=np.float64).reshape(-1)
+            for n, o in zip(names, outputs, strict=True)
+        }

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from appliance.router.features import FEATURE_NAMES, lexical_features, prompt_features
+from appliance.router.features import (
+    COMPLEXITY_PARTS,
+    COMPLEXITY_WEIGHTS,
+    FEATURE_NAMES,
+    complexity_count,
+    complexity_parts,
+    lexical_features,
+    prompt_features,
+)
 
 GSM8K_STYLE = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
@@ -54,3 +62,33 @@ def test_multiple_choice_options_are_counted() -> None:
 def test_features_stay_bounded_on_huge_input() -> None:
     out = lexical_features(["1 + 2 = 3? step then " * 5000])
     assert float(out.max()) <= 1.5
+
+
+def _count(text: str) -> float:
+    return float(complexity_count([text])[0, 0])
+
+
+def test_complexity_parts_match_their_weights() -> None:
+    assert len(COMPLEXITY_PARTS) == len(COMPLEXITY_WEIGHTS) == len(complexity_parts("hi"))
+    assert complexity_count(["", "hi"]).shape == (2, 1)
+    assert _count("") == 0.0
+
+
+def test_demands_add_complexity_units() -> None:
+    base = "Tell me about prime numbers."
+    assert _count("Prove that there are infinitely many primes.") > _count(base) + 0.9
+    assert (
+        _count("Write a function that sorts a list, then explain why it works.")
+        > _count("Sort this list.") + 2
+    )
+    assert _count("Answer in at most 50 words and without jargon.") > _count("Answer briefly.")
+
+
+def test_length_alone_is_capped() -> None:
+    paste = "The weather was fine. " * 400
+    assert _count(paste) < 0.5 * 3.0 + 0.5 * 9.0 + 0.01  # length cap + log2 of 400 sentences
+
+
+def test_multiple_choice_scaffolding_is_not_complexity() -> None:
+    stem = "Why is the sky blue?"
+    assert _count(MCQ) == _count(stem)
