@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import openai
 from loadgen import percentile, start_appliance
@@ -21,12 +23,12 @@ PROMPT = [{"role": "user", "content": "Write three sentences about the sea."}]
 TOKENS = 64
 
 
-def stream_timing(create: object) -> tuple[float, float]:
-    """(first-token seconds, generated tokens per second after the first)."""
+def stream_timing(create: Callable[[], Iterable[Any]]) -> tuple[float, float]:
+    """(first-token seconds from the call, generated tokens per second after the first)."""
     began = time.perf_counter()
     first = None
     pieces = 0
-    for chunk in create:  # type: ignore[attr-defined]
+    for chunk in create():
         choices = chunk["choices"] if isinstance(chunk, dict) else chunk.choices
         if not choices:
             continue
@@ -41,17 +43,19 @@ def stream_timing(create: object) -> tuple[float, float]:
     return first - began, (pieces - 1) / max(end - first, 1e-9)
 
 
-def main(requests: int) -> None:
+def main(requests: int, threads: int) -> None:
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(default_local_model()), n_ctx=4096, verbose=False)
-    direct = [stream_timing(llm.create_chat_completion(
+    direct = [stream_timing(lambda: llm.create_chat_completion(
         messages=PROMPT, max_tokens=TOKENS, temperature=0, stream=True)) for _ in range(5)]
     llm.close()
-    server = start_appliance({"cache": {"enabled": False}})
+    tiers = [{"name": "local", "backend": "llamacpp", "model": "smollm2-135m-instruct",
+              "n_threads": threads}]
+    server = start_appliance({"cache": {"enabled": False}, "tiers": tiers})
     try:
         client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-        through = [stream_timing(client.chat.completions.create(
+        through = [stream_timing(lambda: client.chat.completions.create(
             model="auto", messages=PROMPT, max_tokens=TOKENS, temperature=0, stream=True))
             for _ in range(5)]
         overheads = []
@@ -74,4 +78,6 @@ def main(requests: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100)
-    main(parser.parse_args().requests)
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: all cores)")
+    args = parser.parse_args()
+    main(args.requests, args.threads)

@@ -24,6 +24,8 @@ from pathlib import Path
 import httpx
 from loadgen import ROOT, Sample, drive, free_port, percentile, start_appliance, table
 
+# LiteLLM refuses to start without a master key; the bench sends it as the bearer token.
+MASTER_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
 BODY = {"model": "ok", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 8}
 
 
@@ -45,7 +47,7 @@ def start_litellm(binary: str, upstream: str) -> tuple[subprocess.Popen[bytes], 
         "model_list:\n  - model_name: ok\n    litellm_params:\n      model: openai/ok\n"
         f"      api_base: {upstream}\n      api_key: none\n"
         "litellm_settings:\n  drop_params: true\n")
-    env = {**os.environ, "LITELLM_LOG": "ERROR"}
+    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": MASTER_KEY}
     process = subprocess.Popen([binary, "--config", str(config), "--port", str(port),
                                 "--num_workers", "1"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -58,7 +60,7 @@ async def measure(base_url: str, requests: int) -> Sample:
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         async def call(_: int) -> bool:
             r = await http.post("/chat/completions", json=BODY,
-                                headers={"authorization": "Bearer none"})
+                                headers={"authorization": f"Bearer {MASTER_KEY}"})
             return r.status_code == 200
 
         await drive(call, 50, 1)  # warm-up
