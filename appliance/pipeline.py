@@ -107,6 +107,8 @@ class Pipeline:
     async def chat(self, req: ChatCompletionRequest, ctx: RequestContext) -> ChatReply:
         check_request(req)
         prepared = self.prepare(req, ctx)
+        if (reply := await self.lookup(prepared, ctx, exact_only=True)) is not None:
+            return reply
         await self.embed(prepared)
         if (reply := await self.lookup(prepared, ctx)) is not None:
             return reply
@@ -145,11 +147,19 @@ class Pipeline:
         if prepared.key is not None and self.embedder is not None and prepared.key.text:
             prepared.vector = await self.embedder.embed(prepared.key.text)
 
-    async def lookup(self, prepared: Prepared, ctx: RequestContext) -> ChatReply | None:
-        if not prepared.lookup or prepared.vector is None or prepared.key is None:
+    async def lookup(self, prepared: Prepared, ctx: RequestContext,
+                     exact_only: bool = False) -> ChatReply | None:
+        """Exact tier first (no embedding needed), then the semantic tier on its vector."""
+        if not prepared.lookup or prepared.key is None or self.cache is None:
             return None
-        assert self.cache is not None
-        found = self.cache.lookup(prepared.key, prepared.vector)
+        if exact_only:
+            found = self.cache.lookup_exact(prepared.key)
+            if found is None:
+                return None
+        elif prepared.vector is None:
+            return None
+        else:
+            found = self.cache.lookup_semantic(prepared.key, prepared.vector)
         prepared.similarity = found.similarity
         if found.outcome != "hit" or found.response is None:
             return None
@@ -242,9 +252,9 @@ class Pipeline:
                 attempt.status = "error:invalid_output"
                 invalid_outputs += 1
                 reason = "escalated:invalid_output"
-                if invalid_outputs >= 2:
-                    await self.record(self.outcome(prepared, ctx, "miss", reason, attempts))
-                    raise
+                if invalid_outputs >= 2:  # escalated once already: stop paying for more
+                    await self.record(self.outcome(prepared, ctx, self.cache_state(prepared), reason, attempts))
+                    raise no_tier_answered(attempts) from None
                 continue
             if attempt.usage is None:
                 attempt.usage = self.estimate(req, completion)

@@ -72,17 +72,33 @@ class SemanticCache:
 
     # ----- lookup -------------------------------------------------------------------------
 
+    def lookup_exact(self, key: CacheKey) -> Lookup | None:
+        """The exact tier alone: a hit needs no embedding, so the pipeline asks this first
+        and embeds only on a miss. None means "no exact hit" (nothing is counted yet)."""
+        config = self.config
+        if not config.enabled:
+            return None
+        now = time.time()
+        entry_id = self._store.find_exact(key.exact)
+        if entry_id is None:
+            return None
+        entry = self._live_entry(entry_id, key.scope, now - config.ttl_days * 86400.0)
+        return None if entry is None else self._hit(entry, 1.0, "exact", now)
+
     def lookup(self, key: CacheKey, vector: np.ndarray) -> Lookup:
+        config = self.config
+        if not config.enabled:
+            return Lookup("miss", None, None, None, None, None)
+        exact = self.lookup_exact(key)
+        return exact if exact is not None else self.lookup_semantic(key, vector)
+
+    def lookup_semantic(self, key: CacheKey, vector: np.ndarray) -> Lookup:
+        """The semantic tier alone (after `lookup_exact` missed)."""
         config = self.config
         if not config.enabled:
             return Lookup("miss", None, None, None, None, None)
         now = time.time()
         oldest = now - config.ttl_days * 86400.0
-        entry_id = self._store.find_exact(key.exact)
-        if entry_id is not None:
-            entry = self._live_entry(entry_id, key.scope, oldest)
-            if entry is not None:
-                return self._hit(entry, 1.0, "exact", now)
         cat = self._cat
         scope = cat.scope_ids.get(key.scope)
         if scope is None or not key.text:
