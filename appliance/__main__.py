@@ -15,7 +15,12 @@ from collections.abc import Callable, Sequence
 from appliance.config import ConfigError, load_config
 
 # Packages that contribute subcommands; each has `cli.add_commands(subparsers)`.
-_COMMAND_MODULES = ("appliance.router.cli", "appliance.ledger.cli", "appliance.replay.cli", "tui.cli")
+_COMMAND_MODULES = (
+    "appliance.router.cli",
+    "appliance.ledger.cli",
+    "appliance.replay.cli",
+    "tui.cli",
+)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -32,7 +32,12 @@ def create_app(config: Config, config_path: str | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            OpenAIController, AdminController, healthz, readyz, metrics, openapi_document
+            OpenAIController,
+            AdminController,
+            healthz,
+            readyz,
+            metrics,
+            openapi_document,
         ],
         dependencies={"runtime": Provide(lambda: runtime, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

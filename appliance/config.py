@@ -11,6 +11,7 @@ files present, cut points ascending). Every error names the key path, e.g.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tomllib
@@ -203,7 +204,7 @@ def _validate_router(router: RouterConfig, n_tiers: int) -> None:
         for i, point in enumerate(points):
             if not 0.0 <= point <= 1.0:
                 raise ConfigError(f"config: router.cut_points[{i}]: {point} is outside [0, 1]")
-        if any(b < a for a, b in zip(points, points[1:])):
+        if any(b < a for a, b in itertools.pairwise(points)):
             raise ConfigError("config: router.cut_points: must be ascending")
     if router.target_shares is not None:
         shares = router.target_shares

@@ -48,7 +48,9 @@ def check_schema(req: ChatCompletionRequest) -> None:
     try:
         _validator(json.dumps(schema, sort_keys=True))
     except (jsonschema.SchemaError, TypeError, ValueError) as exc:
-        raise InvalidRequest(f"response_format: invalid JSON schema: {exc}", param="response_format") from None
+        raise InvalidRequest(
+            f"response_format: invalid JSON schema: {exc}", param="response_format"
+        ) from None
 
 
 @lru_cache(maxsize=256)
@@ -73,7 +75,9 @@ def validate_completion(req: ChatCompletionRequest, completion: ChatCompletion, 
         error = next(iter(validator.iter_errors(value)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            raise InvalidOutput(f"tier {tier}: the answer does not match the schema at {where}: {error.message}")
+            raise InvalidOutput(
+                f"tier {tier}: the answer does not match the schema at {where}: {error.message}"
+            )
 
 
 def with_terse_hint(req: ChatCompletionRequest, hint: str) -> ChatCompletionRequest:

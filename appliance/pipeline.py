@@ -15,9 +15,9 @@ import asyncio
 import logging
 import time
 import uuid
-from functools import partial
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import msgspec
 import numpy as np
@@ -49,9 +49,22 @@ from appliance.telemetry.bus import EventBus
 log = logging.getLogger("appliance.pipeline")
 MAX_N = 8
 _ANSWER_PARAMS = (
-    "temperature", "top_p", "n", "max_tokens", "max_completion_tokens", "stop", "seed",
-    "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
-    "response_format", "tools", "tool_choice", "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
 )
 ANONYMOUS = Client(id="anonymous", name="anonymous", namespace="shared")
 
@@ -126,7 +139,9 @@ class Pipeline:
         cache = self.config.cache
         params = {name: getattr(req, name) for name in _ANSWER_PARAMS}
         use_cache = (
-            self.cache is not None and cache.enabled and not ctx.no_store
+            self.cache is not None
+            and cache.enabled
+            and not ctx.no_store
             and is_cacheable_request(params, cache)
         )
         key = None
@@ -147,8 +162,9 @@ class Pipeline:
         if prepared.key is not None and self.embedder is not None and prepared.key.text:
             prepared.vector = await self.embedder.embed(prepared.key.text)
 
-    async def lookup(self, prepared: Prepared, ctx: RequestContext,
-                     exact_only: bool = False) -> ChatReply | None:
+    async def lookup(
+        self, prepared: Prepared, ctx: RequestContext, exact_only: bool = False
+    ) -> ChatReply | None:
         """Exact tier first (no embedding needed), then the semantic tier on its vector."""
         if not prepared.lookup or prepared.key is None or self.cache is None:
             return None
@@ -177,7 +193,9 @@ class Pipeline:
             "x-appliance-cache-entry": found.entry_id or "",
             "x-appliance-cache-similarity": f"{found.similarity or 1.0:.4f}",
         }
-        include_usage = bool(prepared.req.stream_options and prepared.req.stream_options.include_usage)
+        include_usage = bool(
+            prepared.req.stream_options and prepared.req.stream_options.include_usage
+        )
         if prepared.req.stream:
             from appliance.streaming import replay_async
 
@@ -210,8 +228,11 @@ class Pipeline:
         spill = None
         if start.backend is not None and start.config.backend == "vllm":
             health = await start.backend.health()
-            spill = should_spill(health, self.config.router.spill_queue_depth,
-                                 self.config.router.spill_kv_cache_usage)
+            spill = should_spill(
+                health,
+                self.config.router.spill_queue_depth,
+                self.config.router.spill_kv_cache_usage,
+            )
         return build_plan(self.tiers, start, reason, free_only=free_only, spill_reason=spill)
 
     def for_tier(self, req: ChatCompletionRequest, tier: Tier) -> ChatCompletionRequest:
@@ -253,7 +274,9 @@ class Pipeline:
                 invalid_outputs += 1
                 reason = "escalated:invalid_output"
                 if invalid_outputs >= 2:  # escalated once already: stop paying for more
-                    await self.record(self.outcome(prepared, ctx, self.cache_state(prepared), reason, attempts))
+                    await self.record(
+                        self.outcome(prepared, ctx, self.cache_state(prepared), reason, attempts)
+                    )
                     raise no_tier_answered(attempts) from None
                 continue
             if attempt.usage is None:
@@ -264,9 +287,11 @@ class Pipeline:
             headers = self.miss_headers(prepared, ctx, tier, reason, attempts)
             body = msgspec.json.encode(completion)
             store = prepared.store and is_cacheable_response(
-                msgspec.json.decode(body), self.config.cache)
+                msgspec.json.decode(body), self.config.cache
+            )
             return ChatReply(
-                headers, completion=completion,
+                headers,
+                completion=completion,
                 after=partial(self.finish, outcome, prepared if store else None, body),
             )
         outcome = self.outcome(prepared, ctx, self.cache_state(prepared), reason, attempts)
@@ -285,16 +310,29 @@ class Pipeline:
     def cache_state(self, prepared: Prepared) -> str:
         return "miss" if prepared.lookup else "bypass"
 
-    def outcome(self, prepared: Prepared, ctx: RequestContext, cache: str, reason: str,
-                attempts: list[Attempt]) -> Outcome:
+    def outcome(
+        self,
+        prepared: Prepared,
+        ctx: RequestContext,
+        cache: str,
+        reason: str,
+        attempts: list[Attempt],
+    ) -> Outcome:
         prompt = None
         if self.config.security.log_prompts_in_events and prepared.req.messages:
             prompt = prepared.req.messages[-1].text()[:500]
         return Outcome(
-            request_id=ctx.request_id, client_id=ctx.client.id, client_name=ctx.client.name,
-            model_requested=prepared.req.model, cache=cache, route_reason=reason,
-            score=prepared.score, stream=prepared.req.stream, started_wall=ctx.started_wall,
-            latency_ms=(time.perf_counter() - ctx.started) * 1000.0, attempts=attempts,
+            request_id=ctx.request_id,
+            client_id=ctx.client.id,
+            client_name=ctx.client.name,
+            model_requested=prepared.req.model,
+            cache=cache,
+            route_reason=reason,
+            score=prepared.score,
+            stream=prepared.req.stream,
+            started_wall=ctx.started_wall,
+            latency_ms=(time.perf_counter() - ctx.started) * 1000.0,
+            attempts=attempts,
             prompt_text=prompt,
         )
 
@@ -322,12 +360,19 @@ class Pipeline:
             return
         try:
             await asyncio.to_thread(
-                self.cache.store, prepared.entry_id, prepared.key, prepared.vector, body)
+                self.cache.store, prepared.entry_id, prepared.key, prepared.vector, body
+            )
         except Exception:  # a cache write must never break serving
             log.exception("cache write failed for %s", outcome.request_id)
 
-    def miss_headers(self, prepared: Prepared, ctx: RequestContext, tier: Tier, reason: str,
-                     attempts: list[Attempt]) -> dict[str, str]:
+    def miss_headers(
+        self,
+        prepared: Prepared,
+        ctx: RequestContext,
+        tier: Tier,
+        reason: str,
+        attempts: list[Attempt],
+    ) -> dict[str, str]:
         headers = base_headers(ctx, tier.name, reason, attempts)
         headers["x-appliance-cache"] = self.cache_state(prepared)
         if prepared.store and prepared.entry_id:
@@ -362,8 +407,9 @@ def record_failure(tier: Tier, exc: BackendError) -> None:
         tier.circuit.record_failure()
 
 
-def base_headers(ctx: RequestContext, tier: str, reason: str,
-                 attempts: list[Attempt] | None = None) -> dict[str, str]:
+def base_headers(
+    ctx: RequestContext, tier: str, reason: str, attempts: list[Attempt] | None = None
+) -> dict[str, str]:
     backend_s = sum(a.backend_s for a in attempts or [])
     overhead_ms = (time.perf_counter() - ctx.started - backend_s) * 1000.0
     return {
@@ -377,5 +423,7 @@ def base_headers(ctx: RequestContext, tier: str, reason: str,
 def no_tier_answered(attempts: list[Attempt]) -> BackendUnavailable | InvalidOutput:
     tried = ", ".join(f"{a.tier} ({a.status})" for a in attempts) or "none"
     if any(a.status == "error:invalid_output" for a in attempts):
-        return InvalidOutput(f"No tier produced an answer matching the requested format; tried: {tried}")
+        return InvalidOutput(
+            f"No tier produced an answer matching the requested format; tried: {tried}"
+        )
     return BackendUnavailable(f"No tier could answer this request; tried: {tried}")

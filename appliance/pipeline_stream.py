@@ -21,7 +21,7 @@ from appliance.api.schemas import ChatCompletionChunk
 from appliance.backends.registry import Tier
 from appliance.cache.policy import is_cacheable_response
 from appliance.errors import ApplianceError, BackendError, InvalidRequest
-from appliance.ledger.billing import Attempt, estimate_usage
+from appliance.ledger.billing import Attempt, Outcome, estimate_usage
 from appliance.output import wants_structured
 from appliance.pipeline import (
     ChatReply,
@@ -34,15 +34,20 @@ from appliance.pipeline import (
 from appliance.router.planner import Plan
 from appliance.streaming import StreamAssembler, replay_async
 
+_PENDING: set[asyncio.Future[None]] = set()
 
-async def stream(pipeline: Pipeline, prepared: Prepared, plan: Plan, ctx: RequestContext) -> ChatReply:
+
+async def stream(
+    pipeline: Pipeline, prepared: Prepared, plan: Plan, ctx: RequestContext
+) -> ChatReply:
     if wants_structured(prepared.req):
         whole = msgspec.structs.replace(prepared.req, stream=False)
         reply = await pipeline.complete(dataclasses.replace(prepared, req=whole), plan, ctx)
         assert reply.completion is not None
         include = bool(prepared.req.stream_options and prepared.req.stream_options.include_usage)
-        return ChatReply(reply.headers, chunks=replay_async(reply.completion, include),
-                         after=reply.after)
+        return ChatReply(
+            reply.headers, chunks=replay_async(reply.completion, include), after=reply.after
+        )
     attempts: list[Attempt] = []
     reason = plan.reason
     for tier in plan.order:
@@ -77,8 +82,15 @@ async def stream(pipeline: Pipeline, prepared: Prepared, plan: Plan, ctx: Reques
 
 
 class _Relay:
-    def __init__(self, pipeline: Pipeline, prepared: Prepared, ctx: RequestContext, tier: Tier,
-                 attempts: list[Attempt], reason: str) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        prepared: Prepared,
+        ctx: RequestContext,
+        tier: Tier,
+        attempts: list[Attempt],
+        reason: str,
+    ) -> None:
         self.pipeline = pipeline
         self.prepared = prepared
         self.ctx = ctx
@@ -87,10 +99,11 @@ class _Relay:
         self.reason = reason
         self.assembled = StreamAssembler()
         self.body: bytes | None = None
-        self.outcome = None
+        self.outcome: Outcome | None = None
 
-    async def run(self, first: ChatCompletionChunk,
-                  rest: AsyncIterator[ChatCompletionChunk]) -> AsyncIterator[ChatCompletionChunk]:
+    async def run(
+        self, first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChunk]
+    ) -> AsyncIterator[ChatCompletionChunk]:
         req = self.prepared.req
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         attempt = self.attempts[-1]
@@ -119,19 +132,27 @@ class _Relay:
                 self.tier.circuit.record_success()
                 await self._record()
             else:
-                # The client may be gone (cancelled generator): record without awaiting here.
-                asyncio.ensure_future(self._record())
+                # The client may be gone (cancelled generator): record without awaiting here,
+                # holding a reference so the task is not collected before it commits.
+                task = asyncio.ensure_future(self._record())
+                _PENDING.add(task)
+                task.add_done_callback(_PENDING.discard)
             await _close(rest)
 
     def _account(self, attempt: Attempt) -> None:
         attempt.usage = self.assembled.usage
         if attempt.usage is None:
             attempt.usage = estimate_usage(
-                self.prepared.req, self.assembled.text(), self.pipeline.count_tokens)
+                self.prepared.req, self.assembled.text(), self.pipeline.count_tokens
+            )
             attempt.estimated = True
         completion = self.assembled.completion()
-        if (attempt.status == "ok" and completion is not None and self.prepared.store
-                and not self.assembled.has_tool_calls):
+        if (
+            attempt.status == "ok"
+            and completion is not None
+            and self.prepared.store
+            and not self.assembled.has_tool_calls
+        ):
             body = msgspec.json.encode(completion)
             if is_cacheable_response(msgspec.json.decode(body), self.pipeline.config.cache):
                 self.body = body
@@ -139,7 +160,8 @@ class _Relay:
     async def _record(self) -> None:
         pipeline = self.pipeline
         self.outcome = pipeline.outcome(
-            self.prepared, self.ctx, pipeline.cache_state(self.prepared), self.reason, self.attempts)
+            self.prepared, self.ctx, pipeline.cache_state(self.prepared), self.reason, self.attempts
+        )
         await pipeline.record(self.outcome)
 
     async def after(self) -> None:

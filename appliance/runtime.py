@@ -82,10 +82,12 @@ class Runtime:
         bus, metrics = EventBus(), Metrics()
         bus.add_listener(metrics.observe)
         ledger = Ledger(state / "ledger.sqlite")
-        pipeline = Pipeline(config, tiers, billing, bus, ledger=ledger,
-                            budgets=BudgetTracker(ledger))
+        pipeline = Pipeline(
+            config, tiers, billing, bus, ledger=ledger, budgets=BudgetTracker(ledger)
+        )
         token = load_or_create_admin_token(
-            state, config.security.admin_token, config.security.admin_token_file)
+            state, config.security.admin_token, config.security.admin_token_file
+        )
         runtime = cls(config, tiers, pipeline, bus, metrics, KeyStore.open(state), token)
         runtime._saved_overrides = saved
         if len(tiers.tiers) > 1:
@@ -116,7 +118,8 @@ class Runtime:
             # Opened even when disabled, so the operator can switch it on live.
             self._status("opening the cache")
             self.pipeline.cache = await asyncio.to_thread(
-                SemanticCache, self.config.state_path / "cache", self.config.cache)
+                SemanticCache, self.config.state_path / "cache", self.config.cache
+            )
             self._status("loading models")
             await self.tiers.start()
             available = [t.name for t in self.tiers.tiers if t.is_available]
@@ -206,4 +209,3 @@ class Runtime:
             pipeline.ledger.close()
         self.sampler.close()
         notify.notify(stopping=True)
-

@@ -60,8 +60,11 @@ class StreamAssembler:
         if not self._texts or any(i not in self._finish for i in self._texts):
             return None
         choices = [
-            Choice(index=i, message=ResponseMessage(content=self.text(i)),
-                   finish_reason=self._finish[i])
+            Choice(
+                index=i,
+                message=ResponseMessage(content=self.text(i)),
+                finish_reason=self._finish[i],
+            )
             for i in sorted(self._texts)
         ]
         return ChatCompletion(self.id, self.created, self.model, choices, usage=self.usage)
@@ -80,7 +83,7 @@ def replay(completion: ChatCompletion, include_usage: bool) -> Iterable[ChatComp
         yield chunk([ChunkChoice(i, Delta(role="assistant", content=""))])
         text = choice.message.content or ""
         for start in range(0, len(text), PIECE_CHARS):
-            yield chunk([ChunkChoice(i, Delta(content=text[start:start + PIECE_CHARS]))])
+            yield chunk([ChunkChoice(i, Delta(content=text[start : start + PIECE_CHARS]))])
         if choice.message.tool_calls:
             calls = [{"index": n, **c} for n, c in enumerate(choice.message.tool_calls)]
             yield chunk([ChunkChoice(i, Delta(tool_calls=calls))])

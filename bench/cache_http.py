@@ -26,15 +26,27 @@ from pathlib import Path
 import httpx
 from loadgen import drive, start_appliance, table
 
-STORED = ["How do I reset my router password?", "What is the capital of Australia?",
-          "How many legs does a spider have?", "What is the boiling point of water?"]
-PARAPHRASES = ["How can I reset my router's password?", "What's the capital city of Australia?",
-               "How many legs do spiders have?", "What's the boiling point of water?"]
+STORED = [
+    "How do I reset my router password?",
+    "What is the capital of Australia?",
+    "How many legs does a spider have?",
+    "What is the boiling point of water?",
+]
+PARAPHRASES = [
+    "How can I reset my router's password?",
+    "What's the capital city of Australia?",
+    "How many legs do spiders have?",
+    "What's the boiling point of water?",
+]
 
 
 def body(content: str) -> dict[str, object]:
-    return {"model": "auto", "max_tokens": 8, "temperature": 0,
-            "messages": [{"role": "user", "content": content}]}
+    return {
+        "model": "auto",
+        "max_tokens": 8,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": content}],
+    }
 
 
 def wrk(url: str, bodies: list[str], concurrency: int, seconds: int) -> dict[str, float]:
@@ -44,9 +56,13 @@ def wrk(url: str, bodies: list[str], concurrency: int, seconds: int) -> dict[str
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f"local bodies = {{{quoted}}}\nlocal i = 0\n"
         "request = function()\n  i = i + 1\n"
-        "  return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])\nend\n")
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency",
-                          "-s", str(script), url], capture_output=True, text=True).stdout
+        "  return wrk.format(nil, nil, nil, bodies[(i % #bodies) + 1])\nend\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+    ).stdout
 
     def ms(label: str) -> float:
         match = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
@@ -58,10 +74,13 @@ def wrk(url: str, bodies: list[str], concurrency: int, seconds: int) -> dict[str
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"n": float(total.group(1)) if total else 0.0,
-            "errors": float(errors.group(1)) if errors else 0.0,
-            "p50_ms": ms("50"), "p99_ms": ms("99"),
-            "per_s": float(rate.group(1)) if rate else 0.0}
+    return {
+        "n": float(total.group(1)) if total else 0.0,
+        "errors": float(errors.group(1)) if errors else 0.0,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "per_s": float(rate.group(1)) if rate else 0.0,
+    }
 
 
 async def main(hits: int, concurrency: int, seconds: int) -> None:
@@ -75,29 +94,43 @@ async def main(hits: int, concurrency: int, seconds: int) -> None:
                 r = await http.post("/chat/completions", json=body(question))
                 assert r.headers.get("x-appliance-cache") == "hit", (question, r.headers)
 
-            def caller(texts: list[str], headers: dict[str, str] | None = None):  # noqa: ANN202
+            def caller(texts: list[str], headers: dict[str, str] | None = None):
                 async def call(i: int) -> bool:
-                    r = await http.post("/chat/completions", json=body(texts[i % len(texts)]),
-                                        headers=headers)
+                    r = await http.post(
+                        "/chat/completions", json=body(texts[i % len(texts)]), headers=headers
+                    )
                     return r.status_code == 200
+
                 return call
 
-            rows = [("exact hit, c=1 (httpx)", (await drive(caller(STORED), hits, 1)).summary()),
-                    ("semantic hit, c=1 (httpx)",
-                     (await drive(caller(PARAPHRASES), min(hits, 500), 1)).summary())]
+            rows = [
+                ("exact hit, c=1 (httpx)", (await drive(caller(STORED), hits, 1)).summary()),
+                (
+                    "semantic hit, c=1 (httpx)",
+                    (await drive(caller(PARAPHRASES), min(hits, 500), 1)).summary(),
+                ),
+            ]
             url = server.base_url + "/chat/completions"
             if shutil.which("wrk"):
                 for name, texts in (("exact", STORED), ("semantic", PARAPHRASES)):
                     encoded = [json.dumps(body(t)) for t in texts]
-                    rows.append((f"{name} hit, c={concurrency} (wrk)",
-                                 wrk(url, encoded, concurrency, seconds)))
+                    rows.append(
+                        (
+                            f"{name} hit, c={concurrency} (wrk)",
+                            wrk(url, encoded, concurrency, seconds),
+                        )
+                    )
             else:
                 print("(wrk not installed: concurrency rows use httpx, which bounds them)")
                 sample = await drive(caller(STORED), hits, concurrency)
                 rows.append((f"exact hit, c={concurrency} (httpx)", sample.summary()))
             nocache = {"cache-control": "no-cache"}
-            rows.append(("baseline: miss to local model, c=1",
-                         (await drive(caller(STORED, nocache), 20, 1)).summary()))
+            rows.append(
+                (
+                    "baseline: miss to local model, c=1",
+                    (await drive(caller(STORED, nocache), 20, 1)).summary(),
+                )
+            )
         print(table(rows))
     finally:
         server.stop()

@@ -33,17 +33,23 @@ async def run(base_url: str, kinds: list[str], concurrency: int) -> dict[str, Sa
     samples: dict[str, Sample] = defaultdict(Sample)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=300, limits=limits) as http:
+
         async def call(i: int) -> bool:
             kind = kinds[i]
             hit = kind.endswith("hit")
             content = WARM[i % len(WARM)] if hit else f"Reply with the word ok. ({i})"
-            body = {"model": "auto", "max_tokens": 4, "temperature": 0,
-                    "stream": kind.startswith("stream"),
-                    "messages": [{"role": "user", "content": content}]}
+            body = {
+                "model": "auto",
+                "max_tokens": 4,
+                "temperature": 0,
+                "stream": kind.startswith("stream"),
+                "messages": [{"role": "user", "content": content}],
+            }
             began = asyncio.get_running_loop().time()
             response = await http.post("/chat/completions", json=body)
             ok = response.status_code == 200 and (
-                not body["stream"] or response.text.rstrip().endswith("data: [DONE]"))
+                not body["stream"] or response.text.rstrip().endswith("data: [DONE]")
+            )
             sample = samples[kind]
             if ok:
                 sample.latencies_ms.append((asyncio.get_running_loop().time() - began) * 1000)
@@ -64,9 +70,16 @@ def main(requests: int, concurrency: int, as_json: bool) -> dict[str, object]:
         process = psutil.Process(server.process.pid)
         warm_kinds = ["hit"] * len(WARM) + plan(max(requests // 10, 50), seed=1)
         for question in WARM:  # store the hit set
-            httpx.post(server.base_url + "/chat/completions", timeout=60, json={
-                "model": "auto", "max_tokens": 4, "temperature": 0,
-                "messages": [{"role": "user", "content": question}]})
+            httpx.post(
+                server.base_url + "/chat/completions",
+                timeout=60,
+                json={
+                    "model": "auto",
+                    "max_tokens": 4,
+                    "temperature": 0,
+                    "messages": [{"role": "user", "content": question}],
+                },
+            )
         asyncio.run(run(server.base_url, warm_kinds, concurrency))
         rss_warm = process.memory_info().rss
         samples = asyncio.run(run(server.base_url, plan(requests), concurrency))
@@ -76,8 +89,11 @@ def main(requests: int, concurrency: int, as_json: bool) -> dict[str, object]:
     errors = sum(s.errors for s in samples.values())
     growth = (rss_end - rss_warm) / rss_warm * 100
     result: dict[str, object] = {
-        "requests": requests, "concurrency": concurrency, "errors": errors,
-        "rss_after_warmup_mb": rss_warm / 2**20, "rss_end_mb": rss_end / 2**20,
+        "requests": requests,
+        "concurrency": concurrency,
+        "errors": errors,
+        "rss_after_warmup_mb": rss_warm / 2**20,
+        "rss_end_mb": rss_end / 2**20,
         "rss_growth_pct": growth,
         "classes": {k: s.summary() for k, s in sorted(samples.items())},
     }
@@ -85,8 +101,10 @@ def main(requests: int, concurrency: int, as_json: bool) -> dict[str, object]:
         print(json.dumps(result, indent=2))
     else:
         print(table([(k, s.summary()) for k, s in sorted(samples.items())]))
-        print(f"errors: {errors}   RSS after warm-up {rss_warm / 2**20:.0f} MiB -> "
-              f"{rss_end / 2**20:.0f} MiB ({growth:+.1f}%)")
+        print(
+            f"errors: {errors}   RSS after warm-up {rss_warm / 2**20:.0f} MiB -> "
+            f"{rss_end / 2**20:.0f} MiB ({growth:+.1f}%)"
+        )
     return result
 
 

@@ -40,8 +40,10 @@ class Sample:
         if not values:
             return {"n": 0, "errors": self.errors}
         return {
-            "n": len(values), "errors": self.errors,
-            "p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99),
+            "n": len(values),
+            "errors": self.errors,
+            "p50_ms": percentile(values, 50),
+            "p99_ms": percentile(values, 99),
             "mean_ms": statistics.fmean(values),
             "per_s": len(values) / self.elapsed_s if self.elapsed_s else 0.0,
         }
@@ -82,7 +84,9 @@ def table(rows: list[tuple[str, dict[str, float]]]) -> str:
     head = f"{'':34} {'n':>7} {'err':>5} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>9}"
     lines = [head]
     for name, s in rows:
-        lines.append(f"{name:34} {s.get('n', 0):>7.0f} {s.get('errors', 0):>5.0f} "
-                     f"{s.get('p50_ms', float('nan')):>9.2f} {s.get('p99_ms', float('nan')):>9.2f} "
-                     f"{s.get('per_s', 0):>9.1f}")
+        lines.append(
+            f"{name:34} {s.get('n', 0):>7.0f} {s.get('errors', 0):>5.0f} "
+            f"{s.get('p50_ms', float('nan')):>9.2f} {s.get('p99_ms', float('nan')):>9.2f} "
+            f"{s.get('per_s', 0):>9.1f}"
+        )
     return "\n".join(lines)

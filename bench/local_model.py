@@ -47,22 +47,42 @@ def main(requests: int, threads: int) -> None:
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(default_local_model()), n_ctx=4096, verbose=False)
-    direct = [stream_timing(lambda: llm.create_chat_completion(
-        messages=PROMPT, max_tokens=TOKENS, temperature=0, stream=True)) for _ in range(5)]
+    direct = [
+        stream_timing(
+            lambda: llm.create_chat_completion(
+                messages=PROMPT, max_tokens=TOKENS, temperature=0, stream=True
+            )
+        )
+        for _ in range(5)
+    ]
     llm.close()
-    tiers = [{"name": "local", "backend": "llamacpp", "model": "smollm2-135m-instruct",
-              "n_threads": threads}]
+    tiers = [
+        {
+            "name": "local",
+            "backend": "llamacpp",
+            "model": "smollm2-135m-instruct",
+            "n_threads": threads,
+        }
+    ]
     server = start_appliance({"cache": {"enabled": False}, "tiers": tiers})
     try:
         client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
-        through = [stream_timing(lambda: client.chat.completions.create(
-            model="auto", messages=PROMPT, max_tokens=TOKENS, temperature=0, stream=True))
-            for _ in range(5)]
+        through = [
+            stream_timing(
+                lambda: client.chat.completions.create(
+                    model="auto", messages=PROMPT, max_tokens=TOKENS, temperature=0, stream=True
+                )
+            )
+            for _ in range(5)
+        ]
         overheads = []
         for i in range(requests):
             raw = client.chat.completions.with_raw_response.create(
-                model="auto", max_tokens=8, temperature=0,
-                messages=[{"role": "user", "content": f"Say the number {i}."}])
+                model="auto",
+                max_tokens=8,
+                temperature=0,
+                messages=[{"role": "user", "content": f"Say the number {i}."}],
+            )
             overheads.append(float(raw.headers["x-appliance-overhead-ms"]))
     finally:
         server.stop()
@@ -71,8 +91,10 @@ def main(requests: int, threads: int) -> None:
         tps = statistics.median(r[1] for r in runs)
         print(f"{name:26} first token {ttft:7.1f} ms   {tps:6.1f} tokens/s")
     values = sorted(overheads)
-    print(f"x-appliance-overhead-ms over {requests} non-streaming requests: "
-          f"p50 {percentile(values, 50):.2f}  p99 {percentile(values, 99):.2f}")
+    print(
+        f"x-appliance-overhead-ms over {requests} non-streaming requests: "
+        f"p50 {percentile(values, 50):.2f}  p99 {percentile(values, 99):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -46,11 +46,15 @@ def start_litellm(binary: str, upstream: str) -> tuple[subprocess.Popen[bytes], 
     config.write_text(
         "model_list:\n  - model_name: ok\n    litellm_params:\n      model: openai/ok\n"
         f"      api_base: {upstream}\n      api_key: none\n"
-        "litellm_settings:\n  drop_params: true\n")
+        "litellm_settings:\n  drop_params: true\n"
+    )
     env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": MASTER_KEY}
-    process = subprocess.Popen([binary, "--config", str(config), "--port", str(port),
-                                "--num_workers", "1"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_for(url + "/health/liveliness")
     return process, url + "/v1"
@@ -58,9 +62,11 @@ def start_litellm(binary: str, upstream: str) -> tuple[subprocess.Popen[bytes], 
 
 async def measure(base_url: str, requests: int) -> Sample:
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+
         async def call(_: int) -> bool:
-            r = await http.post("/chat/completions", json=BODY,
-                                headers={"authorization": f"Bearer {MASTER_KEY}"})
+            r = await http.post(
+                "/chat/completions", json=BODY, headers={"authorization": f"Bearer {MASTER_KEY}"}
+            )
             return r.status_code == 200
 
         await drive(call, 50, 1)  # warm-up
@@ -69,8 +75,9 @@ async def measure(base_url: str, requests: int) -> Sample:
 
 def main(requests: int, litellm: str) -> None:
     port = free_port()
-    upstream_process = subprocess.Popen([sys.executable, "-m", "tests.faultserver", str(port)],
-                                        cwd=ROOT)
+    upstream_process = subprocess.Popen(
+        [sys.executable, "-m", "tests.faultserver", str(port)], cwd=ROOT
+    )
     upstream = f"http://127.0.0.1:{port}/v1"
     wait_for(f"http://127.0.0.1:{port}/")
     tiers = [{"name": "cloud", "backend": "openai", "base_url": upstream, "model": "ok"}]

@@ -14,8 +14,12 @@ ServerFactory = Callable[..., Server]
 
 
 def _factory(tmp: pytest.TempPathFactory, servers: list[Server]) -> ServerFactory:
-    def start(settings: dict[str, Any] | None = None, *, env: dict[str, str] | None = None,
-              wait_ready: bool = True) -> Server:
+    def start(
+        settings: dict[str, Any] | None = None,
+        *,
+        env: dict[str, str] | None = None,
+        wait_ready: bool = True,
+    ) -> Server:
         directory = tmp.mktemp("appliance")
         config = {"state_dir": str(directory / "state"), **(settings or {})}
         path = write_config(directory / "appliance.toml", config)

@@ -27,21 +27,42 @@ Scope = dict[str, Any]
 
 
 def _completion(model: str) -> bytes:
-    return json.dumps({
-        "id": "chatcmpl-fault", "object": "chat.completion", "created": int(time.time()),
+    return json.dumps(
+        {
+            "id": "chatcmpl-fault",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "fault server says hi"},
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
+        }
+    ).encode()
+
+
+def _chunk(
+    model: str, content: str | None, finish: str | None = None, usage: dict[str, int] | None = None
+) -> bytes:
+    choices = (
+        []
+        if usage
+        else [
+            {"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}
+        ]
+    )
+    body = {
+        "id": "chatcmpl-fault",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": "fault server says hi"}}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
-    }).encode()
-
-
-def _chunk(model: str, content: str | None, finish: str | None = None,
-           usage: dict[str, int] | None = None) -> bytes:
-    choices = [] if usage else [{"index": 0, "delta": {"content": content} if content else {},
-                                 "finish_reason": finish}]
-    body = {"id": "chatcmpl-fault", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model, "choices": choices, "usage": usage}
+        "choices": choices,
+        "usage": usage,
+    }
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
@@ -64,36 +85,55 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     model = str(request.get("model", "ok"))
     stream = bool(request.get("stream"))
 
-    async def respond(status: int, payload: bytes, headers: list[tuple[bytes, bytes]] | None = None,
-                      content_type: bytes = b"application/json") -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", content_type), *(headers or [])]})
+    async def respond(
+        status: int,
+        payload: bytes,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        content_type: bytes = b"application/json",
+    ) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", content_type), *(headers or [])],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
     if model == "hang":
         await asyncio.sleep(3600)
     if model == "status-429":
-        return await respond(429, b'{"error": {"message": "slow down", "type": "rate_limit"}}',
-                             [(b"retry-after", b"30")])
+        return await respond(
+            429,
+            b'{"error": {"message": "slow down", "type": "rate_limit"}}',
+            [(b"retry-after", b"30")],
+        )
     if model == "status-500":
         return await respond(500, b'{"error": {"message": "boom", "type": "server_error"}}')
     if model == "garbage":
         return await respond(200, b"\x00\xffthis is not json{{{")
     if not stream:
         return await respond(200, _completion(model))
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/event-stream")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
     if model == "slow-first":
         await asyncio.sleep(3)
     await send({"type": "http.response.body", "body": _chunk(model, "fault "), "more_body": True})
     await send({"type": "http.response.body", "body": _chunk(model, "server "), "more_body": True})
     if model == "break-stream":
         raise RuntimeError("cut the connection mid-stream")  # uvicorn drops the socket
-    await send({"type": "http.response.body", "body": _chunk(model, "says hi", "stop"),
-                "more_body": True})
+    await send(
+        {"type": "http.response.body", "body": _chunk(model, "says hi", "stop"), "more_body": True}
+    )
     usage = {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
-    await send({"type": "http.response.body", "body": _chunk(model, None, usage=usage),
-                "more_body": True})
+    await send(
+        {"type": "http.response.body", "body": _chunk(model, None, usage=usage), "more_body": True}
+    )
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
 

@@ -72,8 +72,9 @@ class Server:
 
     def admin(self) -> httpx.Client:
         """An httpx client for /admin/* carrying the admin token."""
-        return httpx.Client(base_url=self.url, timeout=30,
-                            headers={"authorization": f"Bearer {self.admin_token()}"})
+        return httpx.Client(
+            base_url=self.url, timeout=30, headers={"authorization": f"Bearer {self.admin_token()}"}
+        )
 
     @property
     def url(self) -> str:
@@ -88,9 +89,19 @@ class Server:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "serve", "--config", str(self.config_path),
-             "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "serve",
+                "--config",
+                str(self.config_path),
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         log.close()
         self.wait_ready(timeout_s, "/readyz" if wait_ready else "/healthz")

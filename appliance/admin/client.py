@@ -42,9 +42,11 @@ def read_token(token_file: str | Path | None = None) -> str:
     """The admin token from a file, $APPLIANCE_ADMIN_TOKEN, or the usual places."""
     if env := os.environ.get("APPLIANCE_ADMIN_TOKEN"):
         return env.strip()
-    candidates = [Path(token_file)] if token_file else [
-        Path("state/admin_token"), Path("/var/lib/appliance/admin_token")
-    ]
+    candidates = (
+        [Path(token_file)]
+        if token_file
+        else [Path("state/admin_token"), Path("/var/lib/appliance/admin_token")]
+    )
     for path in candidates:
         try:
             return path.expanduser().read_text(encoding="utf-8").strip()
@@ -66,7 +68,9 @@ class AdminClient:
         content = msgspec.json.encode(body) if body is not None else None
         try:
             response = await self._http.request(
-                method, path, content=content,
+                method,
+                path,
+                content=content,
                 headers={"content-type": "application/json"} if content else None,
             )
         except httpx.HTTPError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, patch, post
@@ -50,8 +51,11 @@ def live_config(runtime: Runtime) -> LiveConfig:
     tiers = []
     for tier in runtime.tiers.tiers:
         price = runtime.pipeline.billing.price(tier.name)
-        tiers.append(TierSetting(tier.name, tier.model, tier.enabled, tier.is_available,
-                                 price.input, price.output))
+        tiers.append(
+            TierSetting(
+                tier.name, tier.model, tier.enabled, tier.is_available, price.input, price.output
+            )
+        )
     return LiveConfig(
         cache_enabled=config.cache.enabled,
         cache_threshold=config.cache.threshold,
@@ -64,7 +68,7 @@ def live_config(runtime: Runtime) -> LiveConfig:
 
 class AdminController(Controller):
     path = "/admin"
-    guards = [admin_guard]
+    guards = [admin_guard]  # noqa: RUF012 - Litestar's layer attribute
 
     @get("/stats")
     async def stats(self, runtime: Runtime) -> Stats:
@@ -75,13 +79,15 @@ class AdminController(Controller):
         return live_config(runtime)
 
     @patch("/config")
-    async def patch_config(self, request: Request, runtime: Runtime) -> LiveConfig:
+    async def patch_config(self, request: Request[Any, Any, Any], runtime: Runtime) -> LiveConfig:
         change = decode_body(await request.body(), ConfigPatch)
         if change.budgets is not msgspec.UNSET:
             known = {c.name for c in runtime.keys.list()}
             for name, budget in change.budgets.items():
                 if name not in known:
-                    raise InvalidRequest(f"budgets.{name}: no client named {name!r}", param="budgets")
+                    raise InvalidRequest(
+                        f"budgets.{name}: no client named {name!r}", param="budgets"
+                    )
                 if budget is not None and budget < 0:
                     raise InvalidRequest(f"budgets.{name}: must be >= 0", param="budgets")
         try:
@@ -99,11 +105,14 @@ class AdminController(Controller):
 
     @get("/events")
     async def events(self, runtime: Runtime) -> Stream:
-        return Stream(_follow(runtime), media_type="text/event-stream",
-                      headers={"cache-control": "no-cache"})
+        return Stream(
+            _follow(runtime), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        )
 
     @post("/cache/invalidate", status_code=200)
-    async def invalidate(self, request: Request, runtime: Runtime) -> InvalidateResult:
+    async def invalidate(
+        self, request: Request[Any, Any, Any], runtime: Runtime
+    ) -> InvalidateResult:
         req = decode_body(await request.body(), InvalidateRequest)
         cache = runtime.pipeline.cache
         if cache is None:
@@ -114,13 +123,19 @@ class AdminController(Controller):
             before = int(cache.stats().get("entries", 0))  # type: ignore[call-overload]
             epoch = cache.bump_epoch()
             return InvalidateResult(removed=before, epoch=epoch)
-        removed = cache.invalidate(entry_id=req.entry_id, scope=req.scope,
-                                   older_than_s=req.older_than_s)
+        removed = cache.invalidate(
+            entry_id=req.entry_id, scope=req.scope, older_than_s=req.older_than_s
+        )
         return InvalidateResult(removed, int(cache.stats().get("epoch", 0)))  # type: ignore[call-overload]
 
     @get("/ledger")
-    async def ledger(self, runtime: Runtime, since: float | None = None,
-                     until: float | None = None, format: str = "json") -> Response[bytes]:
+    async def ledger(
+        self,
+        runtime: Runtime,
+        since: float | None = None,
+        until: float | None = None,
+        format: str = "json",
+    ) -> Response[bytes]:
         ledger = runtime.pipeline.ledger
         if ledger is None:
             raise InvalidRequest("No ledger is configured")
@@ -128,8 +143,9 @@ class AdminController(Controller):
             return Response(export_csv(ledger, since, until).encode(), media_type="text/csv")
         if format != "json":
             raise InvalidRequest("format must be json or csv", param="format")
-        return Response(_encoder.encode(export_dicts(ledger, since, until)),
-                        media_type="application/json")
+        return Response(
+            _encoder.encode(export_dicts(ledger, since, until)), media_type="application/json"
+        )
 
 
 async def _follow(runtime: Runtime) -> AsyncIterator[bytes]:
@@ -147,5 +163,3 @@ async def _follow(runtime: Runtime) -> AsyncIterator[bytes]:
 @get("/metrics")
 async def metrics(runtime: Runtime) -> Response[bytes]:
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
-
-

@@ -9,6 +9,7 @@ client (it could carry request data or secrets).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 from litestar import Request, Response
@@ -31,12 +32,18 @@ _TYPES = {
 }
 
 
-def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
+def error_body(
+    message: str, type_: str, param: str | None = None, code: str | None = None
+) -> bytes:
     return _encoder.encode(ErrorBody(ErrorDetail(message, type_, param, code)))
 
 
 def error_response(
-    status: int, message: str, type_: str, param: str | None = None, code: str | None = None,
+    status: int,
+    message: str,
+    type_: str,
+    param: str | None = None,
+    code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     return Response(
@@ -47,12 +54,12 @@ def error_response(
     )
 
 
-def appliance_error_handler(_: Request, exc: ApplianceError) -> Response[bytes]:
+def appliance_error_handler(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[bytes]:
     headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
     return error_response(exc.status, exc.message, exc.type, exc.param, exc.code, headers)
 
 
-def http_error_handler(_: Request, exc: HTTPException) -> Response[bytes]:
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
     if status == 413:
         message = "Request body too large"
@@ -69,7 +76,7 @@ def http_error_handler(_: Request, exc: HTTPException) -> Response[bytes]:
     return error_response(status, message, _TYPES.get(status, "api_error"), code=None)
 
 
-def internal_error_handler(request: Request, exc: Exception) -> Response[bytes]:
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "Internal error; see the appliance log", "api_error")
 

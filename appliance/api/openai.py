@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import numpy as np
@@ -17,6 +17,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
+from appliance.api.errors import error_body
 from appliance.api.schemas import (
     ChatCompletionChunk,
     ChatCompletionRequest,
@@ -27,7 +28,6 @@ from appliance.api.schemas import (
     ModelCard,
     ModelList,
 )
-from appliance.api.errors import error_body
 from appliance.errors import ApplianceError, AuthFailed, InvalidRequest, UnknownModel
 from appliance.pipeline import ANONYMOUS, RequestContext
 from appliance.router.planner import AUTO
@@ -75,18 +75,27 @@ class OpenAIController(Controller):
     path = "/v1"
 
     @post("/chat/completions", status_code=200)
-    async def chat_completions(self, request: Request, runtime: Runtime) -> Response[bytes] | Stream:
+    async def chat_completions(
+        self, request: Request[Any, Any, Any], runtime: Runtime
+    ) -> Response[bytes] | Stream:
         ctx = context(request, runtime)
         req = decode_body(await request.body(), ChatCompletionRequest)
         runtime.ensure_ready()
         reply = await runtime.pipeline.chat(req, ctx)
         after = BackgroundTask(reply.after) if reply.after is not None else None
         if reply.chunks is not None:
-            return Stream(sse(reply.chunks), media_type="text/event-stream",
-                          headers={**reply.headers, "cache-control": "no-cache"},
-                          background=after)
-        return Response(_encoder.encode(reply.completion), media_type="application/json",
-                        headers=reply.headers, background=after)
+            return Stream(
+                sse(reply.chunks),
+                media_type="text/event-stream",
+                headers={**reply.headers, "cache-control": "no-cache"},
+                background=after,
+            )
+        return Response(
+            _encoder.encode(reply.completion),
+            media_type="application/json",
+            headers=reply.headers,
+            background=after,
+        )
 
     @get("/models")
     async def models(self, runtime: Runtime) -> ModelList:
@@ -96,15 +105,27 @@ class OpenAIController(Controller):
         for tier in runtime.tiers.tiers:
             if tier.model not in seen:
                 seen.add(tier.model)
-                cards.append(ModelCard(id=tier.model, created=created, owned_by=f"tier:{tier.name}"))
+                cards.append(
+                    ModelCard(id=tier.model, created=created, owned_by=f"tier:{tier.name}")
+                )
         cards.append(ModelCard(id=EMBEDDING_MODEL, created=created, owned_by="appliance"))
         return ModelList(cards)
 
     @post("/embeddings", status_code=200)
-    async def embeddings(self, request: Request, runtime: Runtime) -> Response[bytes]:
+    async def embeddings(
+        self, request: Request[Any, Any, Any], runtime: Runtime
+    ) -> Response[bytes]:
         req = decode_body(await request.body(), EmbeddingRequest)
-        if req.model not in (EMBEDDING_MODEL, AUTO, "text-embedding-ada-002", "text-embedding-3-small"):
-            raise UnknownModel(f"The embedding model `{req.model}` does not exist; use `{EMBEDDING_MODEL}`", param="model")
+        if req.model not in (
+            EMBEDDING_MODEL,
+            AUTO,
+            "text-embedding-ada-002",
+            "text-embedding-3-small",
+        ):
+            raise UnknownModel(
+                f"The embedding model `{req.model}` does not exist; use `{EMBEDDING_MODEL}`",
+                param="model",
+            )
         texts = [req.input] if isinstance(req.input, str) else req.input
         if not texts or len(texts) > 2048:
             raise InvalidRequest("`input` must hold 1 to 2048 strings", param="input")
@@ -123,7 +144,7 @@ class OpenAIController(Controller):
         return Response(_encoder.encode(body), media_type="application/json")
 
 
-def context(request: Request, runtime: Runtime) -> RequestContext:
+def context(request: Request[Any, Any, Any], runtime: Runtime) -> RequestContext:
     """Who is asking and how they want the cache used. With no client keys configured the
     endpoint is open (local-only default); with keys, a valid one is required."""
     ctx = RequestContext()
@@ -146,6 +167,3 @@ def _vector_out(vector: np.ndarray, encoding: str) -> list[float] | str:
     if encoding == "base64":
         return base64.b64encode(vector.astype(np.float32).tobytes()).decode("ascii")
     return [float(x) for x in vector]
-
-
-

@@ -30,9 +30,20 @@ from appliance.api.schemas import (
     ModelList,
 )
 
-_TYPES = [ChatCompletionRequest, ChatCompletion, EmbeddingRequest, EmbeddingResponse, ModelList,
-          ErrorBody, Stats, LiveConfig, ConfigPatch, InvalidateRequest, InvalidateResult,
-          list[RequestEvent]]
+_TYPES = [
+    ChatCompletionRequest,
+    ChatCompletion,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ModelList,
+    ErrorBody,
+    Stats,
+    LiveConfig,
+    ConfigPatch,
+    InvalidateRequest,
+    InvalidateResult,
+    list[RequestEvent],
+]
 _ERRORS = (400, 401, 404, 413, 429, 502, 503, 504)
 
 
@@ -44,8 +55,13 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _operation(summary: str, ok: dict[str, Any], body: str | None = None,
-               admin: bool = False, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _operation(
+    summary: str,
+    ok: dict[str, Any],
+    body: str | None = None,
+    admin: bool = False,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": "OK", "content": ok}}
     for status in _ERRORS:
         responses[str(status)] = {"description": "Error", "content": _json(_ref("ErrorBody"))}
@@ -65,31 +81,63 @@ def _query(name: str, type_: str) -> dict[str, Any]:
 
 def build_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        _TYPES, ref_template="#/components/schemas/{name}")
+        _TYPES, ref_template="#/components/schemas/{name}"
+    )
     chat_ok = {**_json(_ref("ChatCompletion")), "text/event-stream": {"schema": {"type": "string"}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "LLM appliance", "version": "0.1.0"},
         "paths": {
-            "/v1/chat/completions": {"post": _operation("Chat completion", chat_ok, "ChatCompletionRequest")},
-            "/v1/embeddings": {"post": _operation("Embeddings", _json(_ref("EmbeddingResponse")), "EmbeddingRequest")},
+            "/v1/chat/completions": {
+                "post": _operation("Chat completion", chat_ok, "ChatCompletionRequest")
+            },
+            "/v1/embeddings": {
+                "post": _operation(
+                    "Embeddings", _json(_ref("EmbeddingResponse")), "EmbeddingRequest"
+                )
+            },
             "/v1/models": {"get": _operation("Models", _json(_ref("ModelList")))},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}},
+            "/healthz": {
+                "get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}
+            },
             "/admin/stats": {"get": _operation("Stats", _json(_ref("Stats")), admin=True)},
             "/admin/config": {
                 "get": _operation("Live config", _json(_ref("LiveConfig")), admin=True),
-                "patch": _operation("Change live config", _json(_ref("LiveConfig")), "ConfigPatch", admin=True),
+                "patch": _operation(
+                    "Change live config", _json(_ref("LiveConfig")), "ConfigPatch", admin=True
+                ),
             },
-            "/admin/cache/invalidate": {"post": _operation(
-                "Invalidate cache entries", _json(_ref("InvalidateResult")), "InvalidateRequest", admin=True)},
-            "/admin/recent": {"get": _operation(
-                "Recent events", _json({"type": "array", "items": _ref("RequestEvent")}),
-                admin=True, params=[_query("limit", "integer")])},
-            "/admin/ledger": {"get": _operation(
-                "Ledger rows", {"application/json": {"schema": {"type": "array"}},
-                                "text/csv": {"schema": {"type": "string"}}},
-                admin=True, params=[_query("since", "number"), _query("until", "number"),
-                                    _query("format", "string")])},
+            "/admin/cache/invalidate": {
+                "post": _operation(
+                    "Invalidate cache entries",
+                    _json(_ref("InvalidateResult")),
+                    "InvalidateRequest",
+                    admin=True,
+                )
+            },
+            "/admin/recent": {
+                "get": _operation(
+                    "Recent events",
+                    _json({"type": "array", "items": _ref("RequestEvent")}),
+                    admin=True,
+                    params=[_query("limit", "integer")],
+                )
+            },
+            "/admin/ledger": {
+                "get": _operation(
+                    "Ledger rows",
+                    {
+                        "application/json": {"schema": {"type": "array"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                    admin=True,
+                    params=[
+                        _query("since", "number"),
+                        _query("until", "number"),
+                        _query("format", "string"),
+                    ],
+                )
+            },
         },
         "components": {
             "schemas": components,

@@ -55,7 +55,9 @@ class CircuitBreaker:
         self._open_until = 0.0
         self._probing = False
 
-    def record_failure(self, retry_after_s: float | None = None, rate_limited: bool = False) -> None:
+    def record_failure(
+        self, retry_after_s: float | None = None, rate_limited: bool = False
+    ) -> None:
         self._probing = False
         if rate_limited:
             wait = retry_after_s if retry_after_s is not None else self.config.cooldown_429_s

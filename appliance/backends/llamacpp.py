@@ -64,9 +64,9 @@ class LlamaCppBackend:
         self._state = BackendHealth(state="up")
 
     def _load(self) -> Any:
-        from llama_cpp import Llama
-
         import os
+
+        from llama_cpp import Llama
 
         threads = self._tier.n_threads or (os.cpu_count() or 2)
         return Llama(
@@ -95,8 +95,16 @@ class LlamaCppBackend:
             "max_tokens": req.token_limit,
             "logits_processor": LogitsProcessorList([counter]),
         }
-        for field in ("temperature", "top_p", "seed", "stop", "presence_penalty",
-                      "frequency_penalty", "tools", "tool_choice"):
+        for field in (
+            "temperature",
+            "top_p",
+            "seed",
+            "stop",
+            "presence_penalty",
+            "frequency_penalty",
+            "tools",
+            "tool_choice",
+        ):
             value = getattr(req, field)
             if value is not None:
                 kwargs[field] = value
@@ -109,7 +117,7 @@ class LlamaCppBackend:
         """Enforce structured output with a GBNF grammar built from the JSON schema."""
         if not response_format:
             return None
-        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar
 
         kind = response_format.get("type")
         schema: Any = None
@@ -121,7 +129,9 @@ class LlamaCppBackend:
         elif kind in (None, "text"):
             return None
         else:
-            raise InvalidRequest(f"unsupported response_format type {kind!r}", param="response_format")
+            raise InvalidRequest(
+                f"unsupported response_format type {kind!r}", param="response_format"
+            )
         from llama_cpp.llama_grammar import json_schema_to_gbnf
 
         try:
@@ -137,8 +147,14 @@ class LlamaCppBackend:
 
     def _usage(self, counter: _PromptCounter, text: str) -> Usage:
         prompt = counter.prompt_tokens or 0
-        completion = len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
-        return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+        completion = (
+            len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+            if text
+            else 0
+        )
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -151,7 +167,9 @@ class LlamaCppBackend:
             except ValueError as exc:
                 raise InvalidRequest(str(exc), code="context_length_exceeded") from exc
             except Exception as exc:
-                raise BackendError(f"tier {self.name}: llama.cpp failed: {type(exc).__name__}") from exc
+                raise BackendError(
+                    f"tier {self.name}: llama.cpp failed: {type(exc).__name__}"
+                ) from exc
         completion = msgspec.convert(result, ChatCompletion, strict=False)
         text = completion.choices[0].message.content or "" if completion.choices else ""
         completion.usage = await asyncio.to_thread(self._usage, counter, text)

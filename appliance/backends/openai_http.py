@@ -29,7 +29,6 @@ from appliance.errors import (
 )
 
 
-
 def _http_modules() -> list[Any]:
     """The HTTP libraries the SDK may be built on (httpx; httpx2 in openai 3.x). Their errors
     escape the SDK while a stream is being read, so they are caught by their own classes."""

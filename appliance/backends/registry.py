@@ -96,8 +96,14 @@ def build_tiers(config: Config) -> TierSet:
         except MissingKey as exc:
             backend, reason = None, str(exc)
             log.warning("tier %s unavailable: %s", tier_config.name, reason)
-        tiers.tiers.append(Tier(
-            index, tier_config, backend, CircuitBreaker(config.circuit), reason,
-            enabled=tier_config.enabled,
-        ))
+        tiers.tiers.append(
+            Tier(
+                index,
+                tier_config,
+                backend,
+                CircuitBreaker(config.circuit),
+                reason,
+                enabled=tier_config.enabled,
+            )
+        )
     return tiers

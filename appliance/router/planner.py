@@ -21,13 +21,17 @@ class Plan:
     reason: str
 
 
-def start_tier(tiers: TierSet, model: str, routed_index: int | None, rewrite_pinned: bool) -> tuple[Tier, str]:
+def start_tier(
+    tiers: TierSet, model: str, routed_index: int | None, rewrite_pinned: bool
+) -> tuple[Tier, str]:
     """The tier the request should start on, before availability is considered."""
     if model != AUTO:
         pinned = tiers.for_model(model)
         if pinned is None:
             names = ", ".join(sorted({AUTO, *(t.model for t in tiers.tiers)}))
-            raise UnknownModel(f"The model `{model}` does not exist; use one of: {names}", param="model")
+            raise UnknownModel(
+                f"The model `{model}` does not exist; use one of: {names}", param="model"
+            )
         if not rewrite_pinned:
             return pinned, "pinned"
     if routed_index is None:

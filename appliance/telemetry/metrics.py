@@ -27,17 +27,20 @@ class Metrics:
         self.savings = Counter(
             "appliance_savings_usd", "Baseline minus actual spend (never negative)", registry=r
         )
-        self.tokens = Counter(
-            "appliance_tokens", "Tokens billed", ["tier", "kind"], registry=r
-        )
+        self.tokens = Counter("appliance_tokens", "Tokens billed", ["tier", "kind"], registry=r)
         self.escalations = Counter("appliance_escalations", "Requests that escalated", registry=r)
         self.latency = Histogram(
-            "appliance_request_latency_seconds", "End-to-end latency", ["cache"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "appliance_request_latency_seconds",
+            "End-to-end latency",
+            ["cache"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.overhead = Histogram(
-            "appliance_overhead_seconds", "Time spent in the appliance outside backends",
-            buckets=_OVERHEAD_BUCKETS, registry=r,
+            "appliance_overhead_seconds",
+            "Time spent in the appliance outside backends",
+            buckets=_OVERHEAD_BUCKETS,
+            registry=r,
         )
 
     def observe(self, event: RequestEvent) -> None:

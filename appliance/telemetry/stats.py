@@ -30,8 +30,10 @@ from appliance.runtime import Runtime
 
 def _money(window: dict[str, Any]) -> Money:
     return Money(
-        cost_usd=window["cost_usd"], baseline_usd=window["baseline_usd"],
-        savings_usd=window["savings_usd"], savings_pct=window["savings_pct"],
+        cost_usd=window["cost_usd"],
+        baseline_usd=window["baseline_usd"],
+        savings_usd=window["savings_usd"],
+        savings_pct=window["savings_pct"],
         requests=window["requests"],
     )
 
@@ -46,7 +48,8 @@ async def build_stats(runtime: Runtime) -> Stats:
         ledger_health = LedgerHealth(ok=health.ok, error=health.last_error)
         try:
             summary = await asyncio.to_thread(
-                summarize, pipeline.ledger, now, runtime.config.ledger.server_monthly_usd)
+                summarize, pipeline.ledger, now, runtime.config.ledger.server_monthly_usd
+            )
         except Exception as exc:  # a broken disk must not take the stats page down
             ledger_health = LedgerHealth(ok=False, error=f"cannot read the ledger: {exc}")
     spend = SpendStats(server_monthly_usd=runtime.config.ledger.server_monthly_usd)
@@ -56,7 +59,8 @@ async def build_stats(runtime: Runtime) -> Stats:
     if summary is not None:
         projected = summary["projected_month"]
         spend = SpendStats(
-            today=_money(summary["today"]), month=_money(summary["month"]),
+            today=_money(summary["today"]),
+            month=_money(summary["month"]),
             projected_month_usd=projected["cost_usd"],
             projected_baseline_usd=projected["baseline_usd"],
             server_monthly_usd=summary["server_monthly_usd"],
@@ -101,12 +105,18 @@ async def _tier_stats(
         price = runtime.pipeline.billing.price(tier.name)
         row = by_tier.get(tier.name, {})
         stats = TierStats(
-            name=tier.name, model=tier.model, backend=tier.config.backend,
-            available=tier.is_available, enabled=tier.enabled, reason=tier.unavailable,
-            circuit=tier.circuit.state, requests=int(row.get("answers", 0)),
+            name=tier.name,
+            model=tier.model,
+            backend=tier.config.backend,
+            available=tier.is_available,
+            enabled=tier.enabled,
+            reason=tier.unavailable,
+            circuit=tier.circuit.state,
+            requests=int(row.get("answers", 0)),
             share=tier_mix.get(tier.name, 0.0),
             cost_usd=float(row.get("cost_usd", 0.0)),
-            price_input=price.input, price_output=price.output,
+            price_input=price.input,
+            price_output=price.output,
         )
         if tier.backend is not None and tier.is_available:
             health = await tier.backend.health()

@@ -24,8 +24,15 @@ PROMPT = [{"role": "user", "content": "Count from one to five."}]
 @pytest.fixture(scope="module")
 def priced(local_server: Server, server_factory: ServerFactory) -> Server:
     """One priced 'cloud' tier whose upstream is another appliance."""
-    tiers = [{"name": "cloud", "backend": "openai", "base_url": local_server.base_url,
-              "model": "smollm2-135m-instruct", "price": PRICE}]
+    tiers = [
+        {
+            "name": "cloud",
+            "backend": "openai",
+            "base_url": local_server.base_url,
+            "model": "smollm2-135m-instruct",
+            "price": PRICE,
+        }
+    ]
     return server_factory({"tiers": tiers, "cache": {"enabled": False}})
 
 
@@ -48,9 +55,15 @@ def test_ledger_totals_equal_the_usage_clients_received_in_both_modes(priced: Se
         whole = client.chat.completions.create(model="auto", messages=PROMPT, max_tokens=6 + i)
         assert whole.usage is not None
         seen.append((whole.usage.prompt_tokens, whole.usage.completion_tokens))
-        chunks = list(client.chat.completions.create(
-            model="auto", messages=PROMPT, max_tokens=6 + i, stream=True,
-            stream_options={"include_usage": True}))
+        chunks = list(
+            client.chat.completions.create(
+                model="auto",
+                messages=PROMPT,
+                max_tokens=6 + i,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
         usage = chunks[-1].usage
         assert usage is not None
         seen.append((usage.prompt_tokens, usage.completion_tokens))
@@ -63,7 +76,8 @@ def test_ledger_totals_equal_the_usage_clients_received_in_both_modes(priced: Se
     streamed = [r for r in rows if r["stream"]]
     plain = [r for r in rows if not r["stream"]]
     assert sum(r["cost_usd"] for r in streamed) == pytest.approx(
-        sum(r["cost_usd"] for r in plain), rel=1e-9)
+        sum(r["cost_usd"] for r in plain), rel=1e-9
+    )
     assert all(not r["estimated"] for r in rows)
 
 
@@ -73,7 +87,9 @@ def test_admin_refuses_without_or_with_a_wrong_token(priced: Server) -> None:
         wrong = httpx.get(priced.url + path, headers={"authorization": "Bearer nope"}, timeout=10)
         assert wrong.status_code == 401
         assert set(wrong.json()["error"]) == {"message", "type", "param", "code"}
-    assert httpx.patch(priced.url + "/admin/config", json={"cache_threshold": 0.5}).status_code == 401
+    assert (
+        httpx.patch(priced.url + "/admin/config", json={"cache_threshold": 0.5}).status_code == 401
+    )
 
 
 def test_admin_token_file_is_private(priced: Server) -> None:
@@ -95,10 +111,15 @@ def test_stats_match_the_ledger(priced: Server) -> None:
 def test_metrics_parse_and_count_requests(priced: Server) -> None:
     text = httpx.get(priced.url + "/metrics", timeout=10).text
     families = {f.name: f for f in text_string_to_metric_families(text)}
-    total = sum(s.value for s in families["appliance_requests"].samples
-                if s.name == "appliance_requests_total")
+    total = sum(
+        s.value
+        for s in families["appliance_requests"].samples
+        if s.name == "appliance_requests_total"
+    )
     assert total >= 6
-    assert "appliance_overhead_seconds" in families or "appliance_request_latency_seconds" in families
+    assert (
+        "appliance_overhead_seconds" in families or "appliance_request_latency_seconds" in families
+    )
 
 
 def test_config_patch_applies_now_and_survives_restart(server_factory: ServerFactory) -> None:
@@ -124,21 +145,36 @@ def test_config_patch_applies_now_and_survives_restart(server_factory: ServerFac
 def run_cli(server: Server, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "appliance", *args, "--config", str(server.config_path)],
-        capture_output=True, text=True, timeout=60, check=True)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return result.stdout
 
 
 def test_keys_are_required_once_one_exists_and_budgets_are_enforced(
-    local_server: Server, server_factory: ServerFactory,
+    local_server: Server,
+    server_factory: ServerFactory,
 ) -> None:
-    tiers = [{"name": "cloud", "backend": "openai", "base_url": local_server.base_url,
-              "model": "smollm2-135m-instruct", "price": {"input": 50000.0, "output": 50000.0}}]
+    tiers = [
+        {
+            "name": "cloud",
+            "backend": "openai",
+            "base_url": local_server.base_url,
+            "model": "smollm2-135m-instruct",
+            "price": {"input": 50000.0, "output": 50000.0},
+        }
+    ]
     server = server_factory({"tiers": tiers, "cache": {"enabled": False}})
     output = run_cli(server, "keys", "add", "team-a", "--budget", "1.0")
     key = next(w for w in output.split() if w.startswith("sk-appl-"))
     time.sleep(1.5)  # the daemon notices new keys within about a second
-    anonymous = httpx.post(server.base_url + "/chat/completions",
-                           json={"messages": PROMPT, "max_tokens": 2}, timeout=30)
+    anonymous = httpx.post(
+        server.base_url + "/chat/completions",
+        json={"messages": PROMPT, "max_tokens": 2},
+        timeout=30,
+    )
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["type"] == "authentication_error"
     client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
@@ -155,10 +191,18 @@ def test_keys_are_required_once_one_exists_and_budgets_are_enforced(
 
 
 def test_kill_9_during_load_keeps_every_acknowledged_row(
-    local_server: Server, server_factory: ServerFactory,
+    local_server: Server,
+    server_factory: ServerFactory,
 ) -> None:
-    tiers = [{"name": "cloud", "backend": "openai", "base_url": local_server.base_url,
-              "model": "smollm2-135m-instruct", "price": PRICE}]
+    tiers = [
+        {
+            "name": "cloud",
+            "backend": "openai",
+            "base_url": local_server.base_url,
+            "model": "smollm2-135m-instruct",
+            "price": PRICE,
+        }
+    ]
     server = server_factory({"tiers": tiers, "cache": {"enabled": False}})
     acknowledged: list[str] = []
     stop = threading.Event()
@@ -167,8 +211,10 @@ def test_kill_9_during_load_keeps_every_acknowledged_row(
         with httpx.Client(timeout=30) as http:
             while not stop.is_set():
                 try:
-                    r = http.post(server.base_url + "/chat/completions",
-                                  json={"messages": PROMPT, "max_tokens": 2})
+                    r = http.post(
+                        server.base_url + "/chat/completions",
+                        json={"messages": PROMPT, "max_tokens": 2},
+                    )
                 except httpx.HTTPError:
                     return
                 if r.status_code == 200:

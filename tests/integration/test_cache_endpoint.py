@@ -15,8 +15,13 @@ from tests.serving import Server
 
 def ask(server: Server, content: str, **extra: Any) -> httpx.Response:
     headers = extra.pop("headers", {})
-    body = {"model": "auto", "messages": [{"role": "user", "content": content}],
-            "max_tokens": 8, "temperature": 0, **extra}
+    body = {
+        "model": "auto",
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": 8,
+        "temperature": 0,
+        **extra,
+    }
     return httpx.post(server.base_url + "/chat/completions", json=body, headers=headers, timeout=60)
 
 
@@ -44,8 +49,9 @@ def test_repeat_is_served_from_cache_with_the_stored_entry_id(server: Server) ->
     assert again.headers["x-appliance-cache-entry"] == entry
     assert again.headers["x-appliance-tier"] == "cache"
     assert float(again.headers["x-appliance-cache-similarity"]) > 0.99
-    assert again.json()["choices"][0]["message"]["content"] == (
-        first.json()["choices"][0]["message"]["content"]
+    assert (
+        again.json()["choices"][0]["message"]["content"]
+        == (first.json()["choices"][0]["message"]["content"])
     )
     assert again.json()["id"] != first.json()["id"]
 
@@ -66,15 +72,23 @@ def test_order_numbers_that_differ_never_hit(server: Server) -> None:
 def test_negation_flip_never_hits(server: Server) -> None:
     ask(server, "How do I turn on the kitchen lights?")
     ask_until_hit(server, "How do I turn on the kitchen lights?")
-    assert ask(server, "How do I turn off the kitchen lights?").headers["x-appliance-cache"] == "miss"
+    assert (
+        ask(server, "How do I turn off the kitchen lights?").headers["x-appliance-cache"] == "miss"
+    )
 
 
 def test_other_system_prompt_or_model_never_hits(server: Server) -> None:
     ask(server, "Translate 'cat' into French.")
     ask_until_hit(server, "Translate 'cat' into French.")
-    body = {"model": "auto", "max_tokens": 8, "temperature": 0, "messages": [
-        {"role": "system", "content": "Answer in German."},
-        {"role": "user", "content": "Translate 'cat' into French."}]}
+    body = {
+        "model": "auto",
+        "max_tokens": 8,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": "Answer in German."},
+            {"role": "user", "content": "Translate 'cat' into French."},
+        ],
+    }
     other = httpx.post(server.base_url + "/chat/completions", json=body, timeout=60)
     assert other.headers["x-appliance-cache"] == "miss"
     pinned = ask(server, "Translate 'cat' into French.", model="smollm2-135m-instruct")
@@ -86,8 +100,13 @@ def test_stream_hit_replays_well_formed_sse_with_usage(server: Server) -> None:
     ask_until_hit(server, "Name a large planet.")
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "Name a large planet."}],
-        max_tokens=8, temperature=0, stream=True, stream_options={"include_usage": True})
+        model="auto",
+        messages=[{"role": "user", "content": "Name a large planet."}],
+        max_tokens=8,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     assert raw.headers["x-appliance-cache"] == "hit"
     chunks = list(raw.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

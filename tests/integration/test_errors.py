@@ -94,10 +94,15 @@ def test_wrong_method_is_405(http: httpx.Client) -> None:
 
 
 def test_no_available_tier_is_503_and_names_no_secret(server_factory: ServerFactory) -> None:
-    tiers = [{
-        "name": "frontier", "backend": "openai", "base_url": "http://127.0.0.1:9/v1",
-        "model": "gpt-4o", "api_key_env": "APPLIANCE_TEST_MISSING_KEY",
-    }]
+    tiers = [
+        {
+            "name": "frontier",
+            "backend": "openai",
+            "base_url": "http://127.0.0.1:9/v1",
+            "model": "gpt-4o",
+            "api_key_env": "APPLIANCE_TEST_MISSING_KEY",
+        }
+    ]
     server = server_factory({"tiers": tiers}, wait_ready=False)
     for _ in range(200):
         ready = httpx.get(server.url + "/readyz", timeout=5)

@@ -36,8 +36,14 @@ def upstream() -> Iterator[str]:
 
 
 def tier(name: str, url: str, model: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "backend": "openai", "base_url": url, "model": model,
-            "timeout_s": 2.0, **extra}
+    return {
+        "name": name,
+        "backend": "openai",
+        "base_url": url,
+        "model": model,
+        "timeout_s": 2.0,
+        **extra,
+    }
 
 
 def gateway(factory: ServerFactory, tiers: list[dict[str, Any]], **settings: Any) -> Server:
@@ -60,13 +66,19 @@ def assert_openai_error(response: httpx.Response, status: int) -> dict[str, Any]
 
 @pytest.mark.parametrize(
     ("fault", "reason"),
-    [("status-500", "escalated:http_500"), ("garbage", "escalated:error"),
-     ("status-429", "escalated:rate_limited"), ("hang", "escalated:timeout")],
+    [
+        ("status-500", "escalated:http_500"),
+        ("garbage", "escalated:error"),
+        ("status-429", "escalated:rate_limited"),
+        ("hang", "escalated:timeout"),
+    ],
 )
 def test_fault_escalates_to_a_healthy_tier(
     server_factory: ServerFactory, upstream: str, fault: str, reason: str
 ) -> None:
-    server = gateway(server_factory, [tier("broken", upstream, fault), tier("good", upstream, "ok")])
+    server = gateway(
+        server_factory, [tier("broken", upstream, fault), tier("good", upstream, "ok")]
+    )
     began = time.monotonic()
     response = post(server, "broken")
     assert response.status_code == 200, response.text
@@ -85,14 +97,21 @@ def test_connection_refused_escalates(server_factory: ServerFactory, upstream: s
 
 
 def test_no_healthy_tier_is_a_clear_503(server_factory: ServerFactory, upstream: str) -> None:
-    server = gateway(server_factory, [tier("a", upstream, "status-500"), tier("b", upstream, "garbage")])
+    server = gateway(
+        server_factory, [tier("a", upstream, "status-500"), tier("b", upstream, "garbage")]
+    )
     error = assert_openai_error(post(server, "a"), 503)
     assert "a (error:http_500)" in error["message"] and "b (error:error)" in error["message"]
 
 
-def test_circuit_opens_after_failures_then_probes(server_factory: ServerFactory, upstream: str) -> None:
-    server = gateway(server_factory, [tier("broken", upstream, "status-500"), tier("good", upstream, "ok")],
-                     circuit={"failures_to_open": 2, "open_s": 1.0})
+def test_circuit_opens_after_failures_then_probes(
+    server_factory: ServerFactory, upstream: str
+) -> None:
+    server = gateway(
+        server_factory,
+        [tier("broken", upstream, "status-500"), tier("good", upstream, "ok")],
+        circuit={"failures_to_open": 2, "open_s": 1.0},
+    )
     reasons = [post(server, "broken").headers["x-appliance-route-reason"] for _ in range(3)]
     assert reasons == ["escalated:http_500", "escalated:http_500", "circuit-open"]
     time.sleep(1.2)  # half-open: one probe goes to the broken tier again
@@ -104,14 +123,18 @@ def test_circuit_opens_after_failures_then_probes(server_factory: ServerFactory,
 
 
 def test_429_cools_a_single_backend_tier_down(server_factory: ServerFactory, upstream: str) -> None:
-    server = gateway(server_factory, [tier("limited", upstream, "status-429"), tier("good", upstream, "ok")])
+    server = gateway(
+        server_factory, [tier("limited", upstream, "status-429"), tier("good", upstream, "ok")]
+    )
     assert post(server, "limited").headers["x-appliance-route-reason"] == "escalated:rate_limited"
     assert post(server, "limited").headers["x-appliance-route-reason"] == "circuit-open"
 
 
 def test_slow_first_token_is_waited_for(server_factory: ServerFactory, upstream: str) -> None:
-    server = gateway(server_factory, [tier("slow", upstream, "slow-first", timeout_s=10.0),
-                                      tier("good", upstream, "ok")])
+    server = gateway(
+        server_factory,
+        [tier("slow", upstream, "slow-first", timeout_s=10.0), tier("good", upstream, "ok")],
+    )
     response = post(server, "slow", stream=True)
     assert response.status_code == 200
     assert response.headers["x-appliance-tier"] == "slow"
@@ -121,8 +144,11 @@ def test_slow_first_token_is_waited_for(server_factory: ServerFactory, upstream:
 def test_broken_stream_ends_with_an_error_event_and_is_not_cached(
     server_factory: ServerFactory, upstream: str
 ) -> None:
-    server = gateway(server_factory, [tier("cut", upstream, "break-stream"), tier("good", upstream, "ok")],
-                     cache={"enabled": True})
+    server = gateway(
+        server_factory,
+        [tier("cut", upstream, "break-stream"), tier("good", upstream, "ok")],
+        cache={"enabled": True},
+    )
     response = post(server, "cut", stream=True, temperature=0)
     assert response.status_code == 200  # the headers were already sent
     events = [line[6:] for line in response.text.split("\n") if line.startswith("data: ")]

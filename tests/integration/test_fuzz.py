@@ -28,8 +28,15 @@ def fuzz_server(server_factory: ServerFactory) -> Iterator[Server]:
             break
         except httpx.HTTPError:
             time.sleep(0.1)
-    tiers = [{"name": "cloud", "backend": "openai", "base_url": f"http://127.0.0.1:{port}/v1",
-              "model": "ok", "max_tokens_cap": 16}]
+    tiers = [
+        {
+            "name": "cloud",
+            "backend": "openai",
+            "base_url": f"http://127.0.0.1:{port}/v1",
+            "model": "ok",
+            "max_tokens_cap": 16,
+        }
+    ]
     yield server_factory({"tiers": tiers, "server": {"max_body_bytes": 256 * 1024}})
     upstream.kill()
     upstream.wait()
@@ -80,8 +87,12 @@ MESSAGES = [{"role": "user", "content": "hi"}]
     ],
 )
 def test_nasty_bodies_get_clear_400s(fuzz_server: Server, body: bytes, status: int) -> None:
-    response = httpx.post(fuzz_server.url + CHAT, content=body,
-                          headers={"content-type": "application/json"}, timeout=30)
+    response = httpx.post(
+        fuzz_server.url + CHAT,
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == status, response.text[:300]
     assert_error_body(response)
 

@@ -9,11 +9,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-import load  # noqa: E402
+import load
 
 
 def test_short_mixed_load_has_no_errors(capsys: object) -> None:
     result = load.main(requests=300, concurrency=32, as_json=False)
     assert result["errors"] == 0
     classes = result["classes"]
-    assert isinstance(classes, dict) and set(classes) == {"hit", "stream-hit", "miss", "stream-miss"}
+    assert isinstance(classes, dict) and set(classes) == {
+        "hit",
+        "stream-hit",
+        "miss",
+        "stream-miss",
+    }

@@ -48,8 +48,13 @@ def test_stream_and_non_stream_agree_on_text_and_usage(client: openai.OpenAI) ->
         model="smollm2-135m-instruct", messages=PROMPT, max_tokens=16, temperature=0, seed=1
     )
     stream = client.chat.completions.create(
-        model="smollm2-135m-instruct", messages=PROMPT, max_tokens=16, temperature=0, seed=1,
-        stream=True, stream_options={"include_usage": True},
+        model="smollm2-135m-instruct",
+        messages=PROMPT,
+        max_tokens=16,
+        temperature=0,
+        seed=1,
+        stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -58,16 +63,17 @@ def test_stream_and_non_stream_agree_on_text_and_usage(client: openai.OpenAI) ->
     assert usage is not None and whole.usage is not None
     assert text == whole.choices[0].message.content
     assert (usage.prompt_tokens, usage.completion_tokens) == (
-        whole.usage.prompt_tokens, whole.usage.completion_tokens
+        whole.usage.prompt_tokens,
+        whole.usage.completion_tokens,
     )
     assert all(c.usage is None for c in chunks[:-1])
     assert any(c.choices and c.choices[0].finish_reason for c in chunks)
 
 
 def test_stream_without_include_usage_sends_no_usage(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model="auto", messages=PROMPT, max_tokens=4, stream=True
-    ))
+    chunks = list(
+        client.chat.completions.create(model="auto", messages=PROMPT, max_tokens=4, stream=True)
+    )
     assert chunks and all(c.usage is None for c in chunks)
     assert all(c.object == "chat.completion.chunk" for c in chunks)
 
@@ -76,7 +82,10 @@ async def test_async_client_streams_and_completes(aclient: openai.AsyncOpenAI) -
     completion = await aclient.chat.completions.create(model="auto", messages=PROMPT, max_tokens=4)
     assert completion.choices[0].message.content is not None
     stream = await aclient.chat.completions.create(
-        model="auto", messages=PROMPT, max_tokens=4, stream=True,
+        model="auto",
+        messages=PROMPT,
+        max_tokens=4,
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = [c async for c in stream]
@@ -92,7 +101,10 @@ def test_json_schema_response_format_is_enforced_locally(client: openai.OpenAI) 
         "additionalProperties": False,
     }
     completion = client.chat.completions.create(
-        model="auto", messages=PROMPT, max_tokens=40, temperature=0,
+        model="auto",
+        messages=PROMPT,
+        max_tokens=40,
+        temperature=0,
         response_format={"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
     )
     import json

@@ -9,27 +9,39 @@ import pytest
 from tests.conftest import ServerFactory
 from tests.serving import Server
 
-HARD = ("Design a distributed rate limiter for a multi-region API gateway and give code: it must "
-        "allow at most 1000 requests per minute per API key across all regions, tolerate the "
-        "loss of one region, and add no more than 5 ms of latency. Explain the trade-offs.")
+HARD = (
+    "Design a distributed rate limiter for a multi-region API gateway and give code: it must "
+    "allow at most 1000 requests per minute per API key across all regions, tolerate the "
+    "loss of one region, and add no more than 5 ms of latency. Explain the trade-offs."
+)
 
 
 def remote(name: str, upstream: Server, **extra: object) -> dict[str, object]:
-    return {"name": name, "backend": "openai", "base_url": upstream.base_url,
-            "model": "smollm2-135m-instruct", "price": {"input": 0.15, "output": 0.6}, **extra}
+    return {
+        "name": name,
+        "backend": "openai",
+        "base_url": upstream.base_url,
+        "model": "smollm2-135m-instruct",
+        "price": {"input": 0.15, "output": 0.6},
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
 def routed(local_server: Server, server_factory: ServerFactory) -> Server:
-    tiers = [{"name": "local", "backend": "llamacpp", "model": "local-small"},
-             remote("cloud", local_server), remote("frontier", local_server)]
+    tiers = [
+        {"name": "local", "backend": "llamacpp", "model": "local-small"},
+        remote("cloud", local_server),
+        remote("frontier", local_server),
+    ]
     return server_factory({"tiers": tiers, "cache": {"enabled": False}})
 
 
 def ask(server: Server, content: str, model: str = "auto") -> openai.APIResponse:  # type: ignore[type-arg]
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
     return client.chat.completions.with_raw_response.create(
-        model=model, max_tokens=4, messages=[{"role": "user", "content": content}])
+        model=model, max_tokens=4, messages=[{"role": "user", "content": content}]
+    )
 
 
 @pytest.mark.parametrize("prompt", ["hi", "extract the date from: Meeting moved to 3 May"])
@@ -56,7 +68,10 @@ def test_pinned_model_keeps_its_tier_and_is_not_scored(routed: Server) -> None:
 
 def test_disabled_tier_is_skipped_upward(routed: Server) -> None:
     with routed.admin() as admin:
-        assert admin.patch("/admin/config", json={"tiers_enabled": {"local": False}}).status_code == 200
+        assert (
+            admin.patch("/admin/config", json={"tiers_enabled": {"local": False}}).status_code
+            == 200
+        )
         try:
             raw = ask(routed, "hi")
             assert raw.headers["x-appliance-tier"] == "cloud"

@@ -17,8 +17,12 @@ from pydantic import BaseModel
 from tests.conftest import ServerFactory
 from tests.serving import Server, free_port
 
-SCHEMA = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}},
-          "required": ["answer"], "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"enum": ["yes", "no"]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
 FORMAT = {"type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA}}
 ASK = [{"role": "user", "content": "Is Paris the capital of France? Answer in JSON."}]
 
@@ -46,23 +50,29 @@ def text_tier(name: str, url: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def escalating(server_factory: ServerFactory, upstream: str) -> Server:
-    tiers = [text_tier("sloppy", upstream),
-             {"name": "local", "backend": "llamacpp", "model": "smollm2-135m-instruct"}]
+    tiers = [
+        text_tier("sloppy", upstream),
+        {"name": "local", "backend": "llamacpp", "model": "smollm2-135m-instruct"},
+    ]
     return server_factory({"tiers": tiers, "cache": {"enabled": False}})
 
 
 def test_schema_violation_escalates_to_a_tier_that_complies(escalating: Server) -> None:
     client = openai.OpenAI(base_url=escalating.base_url, api_key="x", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
-        model="sloppy", messages=ASK, response_format=FORMAT, max_tokens=60, temperature=0)
+        model="sloppy", messages=ASK, response_format=FORMAT, max_tokens=60, temperature=0
+    )
     assert raw.headers["x-appliance-route-reason"] == "escalated:invalid_output"
     assert raw.headers["x-appliance-tier"] == "local"
     import json
 
     assert json.loads(raw.parse().choices[0].message.content or "")["answer"] in ("yes", "no")
     with escalating.admin() as admin:
-        rows = [r for r in admin.get("/admin/ledger").json()
-                if r["request_id"] == raw.headers["x-request-id"]]
+        rows = [
+            r
+            for r in admin.get("/admin/ledger").json()
+            if r["request_id"] == raw.headers["x-request-id"]
+        ]
     assert [r["status"] for r in rows] == ["error:invalid_output", "ok"]
     assert rows[0]["completion_tokens"] > 0  # the failed attempt's tokens are counted
 
@@ -70,8 +80,9 @@ def test_schema_violation_escalates_to_a_tier_that_complies(escalating: Server) 
 def test_no_tier_complies_is_a_clear_error_not_a_bad_answer(
     server_factory: ServerFactory, upstream: str
 ) -> None:
-    server = server_factory({"tiers": [text_tier("a", upstream), text_tier("b", upstream)],
-                             "cache": {"enabled": False}})
+    server = server_factory(
+        {"tiers": [text_tier("a", upstream), text_tier("b", upstream)], "cache": {"enabled": False}}
+    )
     body = {"model": "a", "messages": ASK, "response_format": FORMAT}
     response = httpx.post(server.base_url + "/chat/completions", json=body, timeout=30)
     assert response.status_code == 502
@@ -82,8 +93,13 @@ def test_no_tier_complies_is_a_clear_error_not_a_bad_answer(
 def test_streamed_structured_output_is_validated_before_it_is_sent(escalating: Server) -> None:
     client = openai.OpenAI(base_url=escalating.base_url, api_key="x", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(
-        model="sloppy", messages=ASK, response_format=FORMAT, max_tokens=60, temperature=0,
-        stream=True)
+        model="sloppy",
+        messages=ASK,
+        response_format=FORMAT,
+        max_tokens=60,
+        temperature=0,
+        stream=True,
+    )
     assert raw.headers["x-appliance-tier"] == "local"
     text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     import json
@@ -101,16 +117,28 @@ class Verdict(BaseModel):
 def test_sdk_parse_returns_a_typed_object(local_server: Server) -> None:
     client = openai.OpenAI(base_url=local_server.base_url, api_key="x", max_retries=0)
     completion = client.chat.completions.parse(
-        model="auto", response_format=Verdict, max_tokens=40, temperature=0,
-        messages=[{"role": "user", "content": "What colour is a ripe tomato?"}])
+        model="auto",
+        response_format=Verdict,
+        max_tokens=40,
+        temperature=0,
+        messages=[{"role": "user", "content": "What colour is a ripe tomato?"}],
+    )
     parsed = completion.choices[0].message.parsed
     assert isinstance(parsed, Verdict)
     assert parsed.colour in ("red", "green", "blue")
 
 
 def test_invalid_schema_is_rejected_up_front(local_server: Server) -> None:
-    body = {"messages": ASK, "response_format": {"type": "json_schema", "json_schema": {
-        "name": "x", "schema": {"type": "object", "properties": {"a": {"type": "nonsense"}}}}}}
+    body = {
+        "messages": ASK,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "x",
+                "schema": {"type": "object", "properties": {"a": {"type": "nonsense"}}},
+            },
+        },
+    }
     response = httpx.post(local_server.base_url + "/chat/completions", json=body, timeout=30)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "response_format"

@@ -16,8 +16,11 @@ def gateway(local_server: Server, server_factory: ServerFactory) -> Server:
     tiers = [
         {"name": "local", "backend": "llamacpp", "model": "smollm2-135m-instruct"},
         {
-            "name": "cloud", "backend": "openai", "base_url": local_server.base_url,
-            "model": "smollm2-135m-instruct", "api_key_env": "APPLIANCE_TEST_UPSTREAM_KEY",
+            "name": "cloud",
+            "backend": "openai",
+            "base_url": local_server.base_url,
+            "model": "smollm2-135m-instruct",
+            "api_key_env": "APPLIANCE_TEST_UPSTREAM_KEY",
             "price": {"input": 0.15, "output": 0.6},
         },
     ]
@@ -40,10 +43,16 @@ def test_streaming_through_the_upstream_keeps_usage(gateway: Server) -> None:
     whole = client.chat.completions.create(
         model="cloud", messages=PROMPT, max_tokens=8, temperature=0
     )
-    chunks = list(client.chat.completions.create(
-        model="cloud", messages=PROMPT, max_tokens=8, temperature=0, stream=True,
-        stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="cloud",
+            messages=PROMPT,
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content
     assert chunks[-1].usage is not None and whole.usage is not None
@@ -58,7 +67,12 @@ def test_killed_upstream_escalates_down_to_local(server_factory: ServerFactory) 
     upstream = server_factory()
     tiers = [
         {"name": "local", "backend": "llamacpp"},
-        {"name": "cloud", "backend": "openai", "base_url": upstream.base_url, "model": "smollm2-135m-instruct"},
+        {
+            "name": "cloud",
+            "backend": "openai",
+            "base_url": upstream.base_url,
+            "model": "smollm2-135m-instruct",
+        },
     ]
     gateway = server_factory({"tiers": tiers})
     upstream.kill()
