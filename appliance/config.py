@@ -108,6 +108,9 @@ class LedgerConfig(_Section):
     # Name of the tier whose prices define the all-frontier baseline; default: the last tier.
     baseline_tier: str = ""
     prices: dict[str, Price] = msgspec.field(default_factory=dict)
+    # Cap on the ledger file; past it writes fail (reported in /admin/stats) but requests
+    # are still answered. None: bounded only by the disk.
+    max_size_mb: float | None = None
 
 
 class SecurityConfig(_Section):

@@ -24,7 +24,7 @@ from appliance.embedding.batcher import EmbeddingBatcher
 from appliance.embedding.encoder import Encoder
 from appliance.errors import BackendUnavailable
 from appliance.ledger.billing import Billing
-from appliance.ledger.db import Ledger
+from appliance.ledger.db import Ledger, LedgerWriteError
 from appliance.ledger.prices import PriceTable
 from appliance.pipeline import Pipeline
 from appliance.reload import install_reload_handler
@@ -63,6 +63,8 @@ class Runtime:
     status: str = "starting"
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _saved_overrides: dict[str, object] = field(default_factory=dict)
+    # Why the ledger could not be opened (None when it is fine), for /admin/stats.
+    ledger_error: str | None = None
     _profile: ScoreProfile | None = None
     _unhook_reload: Callable[[], None] | None = None
     # The file the config came from (None: defaults or $APPLIANCE_CONFIG), for SIGHUP.
@@ -81,7 +83,15 @@ class Runtime:
             tier.is_free = price.input == 0 and price.output == 0
         bus, metrics = EventBus(), Metrics()
         bus.add_listener(metrics.observe)
-        ledger = Ledger(state / "ledger.sqlite")
+        ledger_error = None
+        try:
+            ledger: Ledger | None = Ledger(
+                state / "ledger.sqlite", max_size_mb=config.ledger.max_size_mb
+            )
+        except LedgerWriteError as exc:
+            # Serving beats accounting: answer requests, and say loudly what is not recorded.
+            log.error("LEDGER UNAVAILABLE, spend is NOT being recorded: %s", exc)
+            ledger, ledger_error = None, str(exc)
         pipeline = Pipeline(
             config, tiers, billing, bus, ledger=ledger, budgets=BudgetTracker(ledger)
         )
@@ -90,6 +100,7 @@ class Runtime:
         )
         runtime = cls(config, tiers, pipeline, bus, metrics, KeyStore.open(state), token)
         runtime._saved_overrides = saved
+        runtime.ledger_error = ledger_error
         if len(tiers.tiers) > 1:
             # Loaded here, not in the background, so bad cut points fail start-up loudly.
             classifier = RouterClassifier.load()

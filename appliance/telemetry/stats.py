@@ -42,7 +42,7 @@ async def build_stats(runtime: Runtime) -> Stats:
     pipeline = runtime.pipeline
     now = time.time()
     summary: dict[str, Any] | None = None
-    ledger_health = LedgerHealth()
+    ledger_health = LedgerHealth(ok=runtime.ledger_error is None, error=runtime.ledger_error)
     if pipeline.ledger is not None:
         health = pipeline.ledger.health()
         ledger_health = LedgerHealth(ok=health.ok, error=health.last_error)
