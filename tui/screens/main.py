@@ -186,19 +186,7 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="edit")
     async def _edit_routing(self) -> None:
-        config = await self._call("reading the config", self.client.config)
-        recent = await self._call(
-            "reading recent requests", lambda: self.client.recent(RECENT_FOR_PREVIEW)
-        )
-        if config is None or recent is None:
-            return
-        cuts = self.stats.routing.cut_points if self.stats else config.cut_points
-        edit = await self.app.push_screen_wait(RoutingScreen(config, recent, cuts))
-        if edit is None:
-            return
-        patch, summary = edit
-        if await self.app.push_screen_wait(ConfirmScreen("Change routing?", summary)):
-            await self._apply(patch, "routing updated")
+        await self._edit_with_preview(RoutingScreen, "Change routing?", "routing updated")
 
     def action_edit_tiers(self) -> None:
         if not self._refused():
@@ -206,6 +194,12 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="edit")
     async def _edit_tiers(self) -> None:
+        await self._edit_with_preview(TiersScreen, "Switch tiers?", "tiers updated")
+
+    async def _edit_with_preview(
+        self, screen: type[RoutingScreen] | type[TiersScreen], question: str, done: str
+    ) -> None:
+        """Edits that move traffic: show the preview over recent requests, then confirm."""
         config = await self._call("reading the config", self.client.config)
         recent = await self._call(
             "reading recent requests", lambda: self.client.recent(RECENT_FOR_PREVIEW)
@@ -213,12 +207,12 @@ class MainScreen(Screen[None]):
         if config is None or recent is None:
             return
         cuts = self.stats.routing.cut_points if self.stats else config.cut_points
-        edit = await self.app.push_screen_wait(TiersScreen(config, recent, cuts))
+        edit = await self.app.push_screen_wait(screen(config, recent, cuts))
         if edit is None:
             return
         patch, summary = edit
-        if await self.app.push_screen_wait(ConfirmScreen("Switch tiers?", summary)):
-            await self._apply(patch, "tiers updated")
+        if await self.app.push_screen_wait(ConfirmScreen(question, summary)):
+            await self._apply(patch, done)
 
     def action_edit_budget(self) -> None:
         if not self._refused():
