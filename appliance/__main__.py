@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import msgspec
     import uvicorn
 
     from appliance.app import create_app
@@ -31,6 +32,8 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     host = args.host or config.server.host
     port = args.port or config.server.port
+    server = msgspec.structs.replace(config.server, host=host, port=port)
+    config = msgspec.structs.replace(config, server=server)
     if args.check_config:
         print(f"config OK: {len(config.tiers)} tier(s), state_dir={config.state_path}")
         return 0

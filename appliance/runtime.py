@@ -36,6 +36,7 @@ from appliance.telemetry.metrics import Metrics
 from appliance.telemetry.system import SystemSampler
 
 log = logging.getLogger("appliance")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def default_shares(n_tiers: int) -> list[float]:
@@ -100,6 +101,12 @@ class Runtime:
         )
         runtime = cls(config, tiers, pipeline, bus, metrics, KeyStore.open(state), token)
         runtime._saved_overrides = saved
+        if config.server.host not in _LOOPBACK and not runtime.keys.has_keys():
+            log.warning(
+                "LISTENING ON %s WITH NO CLIENT KEYS: anyone who can reach this address can "
+                "spend on your tiers. Add keys with `appliance keys add NAME`.",
+                config.server.host,
+            )
         runtime.ledger_error = ledger_error
         if len(tiers.tiers) > 1:
             # Loaded here, not in the background, so bad cut points fail start-up loudly.

@@ -168,3 +168,8 @@ def test_ledger_that_cannot_open_still_serves(server_factory: ServerFactory) -> 
         ledger = admin.get("/admin/stats").json()["ledger"]
     assert ledger["ok"] is False and "cannot open" in ledger["error"]
     assert "LEDGER UNAVAILABLE" in server.log()
+
+
+def test_lan_bind_without_keys_warns_loudly(server_factory: ServerFactory) -> None:
+    server = server_factory({"server": {"host": "0.0.0.0"}})
+    assert "WITH NO CLIENT KEYS" in server.log()
