@@ -33,10 +33,11 @@ from appliance.errors import (
     BackendError,
     BackendRateLimited,
     BackendUnavailable,
+    BudgetExceeded,
     InvalidOutput,
     InvalidRequest,
 )
-from appliance.ledger.billing import Attempt, Billing, Outcome
+from appliance.ledger.billing import Attempt, Billing, Outcome, estimate_usage
 from appliance.ledger.db import Ledger, LedgerWriteError
 from appliance.output import cap_tokens, check_schema, validate_completion, with_terse_hint
 from appliance.router.classifier import RouterClassifier
@@ -44,6 +45,7 @@ from appliance.router.planner import AUTO, Plan, build_plan, start_tier
 from appliance.router.policy import RoutingPolicy
 from appliance.router.spill import should_spill
 from appliance.security import BudgetTracker, Client
+from appliance.streaming import replay_async
 from appliance.telemetry.bus import EventBus
 
 log = logging.getLogger("appliance.pipeline")
@@ -193,13 +195,8 @@ class Pipeline:
             "x-appliance-cache-entry": found.entry_id or "",
             "x-appliance-cache-similarity": f"{found.similarity or 1.0:.4f}",
         }
-        include_usage = bool(
-            prepared.req.stream_options and prepared.req.stream_options.include_usage
-        )
         if prepared.req.stream:
-            from appliance.streaming import replay_async
-
-            return ChatReply(headers, chunks=replay_async(completion, include_usage))
+            return ChatReply(headers, chunks=replay_async(completion, prepared.req.include_usage))
         return ChatReply(headers, completion=completion)
 
     def classify(self, prepared: Prepared) -> None:
@@ -218,8 +215,6 @@ class Pipeline:
         free_only = False
         if self.budgets is not None and self.budgets.is_exhausted(ctx.client):
             if self.config.security.on_budget_exceeded == "reject":
-                from appliance.errors import BudgetExceeded
-
                 raise BudgetExceeded(
                     f"Client '{ctx.client.name}' has reached its monthly budget of "
                     f"${ctx.client.budget_usd_month:.2f}"
@@ -300,8 +295,6 @@ class Pipeline:
         raise no_tier_answered(attempts)
 
     def estimate(self, req: ChatCompletionRequest, completion: ChatCompletion) -> Usage:
-        from appliance.ledger.billing import estimate_usage
-
         text = "".join(c.message.content or "" for c in completion.choices)
         return estimate_usage(req, text, self.count_tokens)
 
@@ -340,14 +333,13 @@ class Pipeline:
         """Ledger rows are committed before the reply completes; a ledger failure is loud but
         the client still gets its answer (the row loss is reported in /admin/stats)."""
         rows = self.billing.rows(outcome)
-        outcome_rows = rows
         if self.ledger is not None:
             try:
                 await self.ledger.record(rows)
             except LedgerWriteError as exc:
                 log.error("ledger write failed for %s: %s", outcome.request_id, exc)
         if self.budgets is not None:
-            spent = sum(r.cost_usd for r in outcome_rows)
+            spent = sum(r.cost_usd for r in rows)
             if spent:
                 self.budgets.add(outcome.client_id, spent)
         self.bus.publish(self.billing.event(outcome, rows))

@@ -44,9 +44,10 @@ async def stream(
         whole = msgspec.structs.replace(prepared.req, stream=False)
         reply = await pipeline.complete(dataclasses.replace(prepared, req=whole), plan, ctx)
         assert reply.completion is not None
-        include = bool(prepared.req.stream_options and prepared.req.stream_options.include_usage)
         return ChatReply(
-            reply.headers, chunks=replay_async(reply.completion, include), after=reply.after
+            reply.headers,
+            chunks=replay_async(reply.completion, prepared.req.include_usage),
+            after=reply.after,
         )
     attempts: list[Attempt] = []
     reason = plan.reason
@@ -105,7 +106,7 @@ class _Relay:
         self, first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChunk]
     ) -> AsyncIterator[ChatCompletionChunk]:
         req = self.prepared.req
-        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        include_usage = req.include_usage
         attempt = self.attempts[-1]
         finished = False
         try:

@@ -61,6 +61,11 @@ class ChatCompletionRequest(msgspec.Struct, omit_defaults=True):
     def token_limit(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens else self.max_tokens
 
+    @property
+    def include_usage(self) -> bool:
+        """Whether a streaming client asked for the final usage chunk."""
+        return bool(self.stream_options and self.stream_options.include_usage)
+
 
 class Usage(msgspec.Struct):
     """Always encoded whole: a zero is a count, not an absent field."""
