@@ -158,14 +158,22 @@ class Runtime:
         self.status = text
         notify.notify(status=text)
 
+    def target_shares(self, config: Config | None = None) -> list[float] | None:
+        """The shares in force: configured, else the default split; None with cut points."""
+        config = config or self.config
+        if config.router.cut_points is not None or len(config.tiers) < 2:
+            return None
+        return config.router.target_shares or default_shares(len(config.tiers))
+
     def build_policy(self, config: Config) -> RoutingPolicy | None:
         n = len(config.tiers)
         if n < 2 or self._profile is None:
             return None
         router = config.router
-        if router.cut_points is not None:
+        shares = self.target_shares(config)
+        if shares is None:
+            assert router.cut_points is not None
             return RoutingPolicy.fixed(router.cut_points, self._profile)
-        shares = router.target_shares or default_shares(n)
         return RoutingPolicy.by_shares(shares, self._profile, window=router.window)
 
     def ensure_ready(self) -> None:

@@ -60,7 +60,7 @@ def live_config(runtime: Runtime) -> LiveConfig:
         cache_enabled=config.cache.enabled,
         cache_threshold=config.cache.threshold,
         cut_points=list(policy.cut_points().values) if policy is not None else [],
-        target_shares=config.router.target_shares,
+        target_shares=runtime.target_shares(),
         tiers=tiers,
         budgets={c.name: c.budget_usd_month for c in runtime.keys.list()},
     )

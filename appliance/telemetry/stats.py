@@ -138,10 +138,9 @@ def _client_stats(runtime: Runtime, by_client: dict[str, Any]) -> list[ClientSta
 
 def _routing_stats(runtime: Runtime, now: float) -> RoutingStats:
     policy = runtime.pipeline.policy
-    router = runtime.config.router
     return RoutingStats(
         cut_points=list(policy.cut_points().values) if policy is not None else [],
-        target_shares=router.target_shares,
+        target_shares=runtime.target_shares(),
         score_histogram=runtime.bus.score_histogram(),
         escalations=runtime.bus.escalations,
         tier_series=runtime.bus.tier_series([t.name for t in runtime.tiers.tiers] + ["cache"], now),
