@@ -136,7 +136,11 @@ class Runtime:
             # Opened even when disabled, so the operator can switch it on live.
             self._status("opening the cache")
             self.pipeline.cache = await asyncio.to_thread(
-                SemanticCache, self.config.state_path / "cache", self.config.cache
+                SemanticCache,
+                self.config.state_path / "cache",
+                self.config.cache,
+                self.encoder.dim,
+                self.encoder.sees_whole,
             )
             self._status("loading models")
             await self.tiers.start()

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -53,8 +54,17 @@ class Lookup:
 class SemanticCache:
     """See the module docstring. `config` may be replaced at any time (live tuning)."""
 
-    def __init__(self, directory: Path, config: CacheConfig, dim: int = 384) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        config: CacheConfig,
+        dim: int = 384,
+        sees_whole: Callable[[str], bool] | None = None,
+    ) -> None:
         self.config = config
+        # The encoder's "this text fits my window" test: a text longer than the window is
+        # never matched semantically (its vector ignores its tail), only exactly.
+        self._sees_whole = sees_whole
         self.dim = dim
         self._dir = Path(directory)
         self._store = EntryStore(self._dir / "entries")
@@ -97,6 +107,9 @@ class SemanticCache:
         config = self.config
         if not config.enabled:
             return Lookup("miss", None, None, None, None, None)
+        if not self._fits(key.text):
+            self._counts["blocked_too_long"] += 1
+            return self._miss(None, "too_long")
         now = time.time()
         oldest = now - config.ttl_days * 86400.0
         cat = self._cat
@@ -116,12 +129,17 @@ class SemanticCache:
             if entry is None:
                 continue
             reason = guards.check(key.text, entry.text, config)
+            if reason is None and not self._fits(entry.text):
+                reason = "too_long"
             if reason is None:
                 return self._hit(entry, similarity, "semantic", now)
             blocked = blocked or reason
         if blocked:
             self._counts[f"blocked_{blocked}"] += 1
         return self._miss(best, blocked)
+
+    def _fits(self, text: str) -> bool:
+        return self._sees_whole is None or self._sees_whole(text)
 
     def _live_entry(self, entry_id: str, scope: str, oldest: float) -> Entry | None:
         entry = self._store.get(entry_id)

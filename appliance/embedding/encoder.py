@@ -46,9 +46,14 @@ class Encoder:
         tokenizer_path: Path | None = None,
         threads: int = 0,
     ) -> None:
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_path or default_tokenizer_path()))
+        path = str(tokenizer_path or default_tokenizer_path())
+        self._tokenizer = Tokenizer.from_file(path)
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
+        # Counting must see the whole text, so it uses its own, untruncated tokenizer.
+        self._counter = Tokenizer.from_file(path)
+        self._counter.no_padding()
+        self._counter.no_truncation()
         self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
@@ -59,7 +64,12 @@ class Encoder:
         )
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    def sees_whole(self, text: str) -> bool:
+        """Whether the vector covers all of `text`: beyond MAX_TOKENS word pieces the tail is
+        cut off, and two texts that differ only there would get the same vector."""
+        return self.count_tokens(text) + 2 <= MAX_TOKENS
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit vectors, shape (len(texts), 384), float32; cosine similarity is a dot product."""

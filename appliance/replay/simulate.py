@@ -54,6 +54,7 @@ Progress = Callable[[str, int, int], None]
 class Embedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
     def count_tokens(self, text: str) -> int: ...
+    def sees_whole(self, text: str) -> bool: ...
 
 
 class Scorer(Protocol):
@@ -97,6 +98,9 @@ class Simulation:
     build_s: float = 0.0  # keys, token counts, embeddings, scores
     embed_s: float = 0.0  # the embeddings alone
     distinct_texts: int = 0
+    # The encoder's window test, so the scratch cache refuses semantic matches on texts longer
+    # than the encoder sees, exactly as the live cache does.
+    sees_whole: Callable[[str], bool] | None = None
 
 
 @dataclass
@@ -248,6 +252,7 @@ def build(
         build_s=time.perf_counter() - started,
         embed_s=embed_s,
         distinct_texts=len(set(texts)),
+        sees_whole=encoders[0].sees_whole,
     )
 
 
@@ -269,7 +274,7 @@ def run_cache(
     ttl_s = cache_config.ttl_days * 86400.0
     origin_of: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="appliance-replay-", dir=_scratch_root()) as scratch:
-        cache = SemanticCache(Path(scratch), config)
+        cache = SemanticCache(Path(scratch), config, sees_whole=sim.sees_whole)
         try:
             for i, item in enumerate(sim.prepared):
                 if progress is not None and (i % 256 == 0 or i == len(sim.prepared) - 1):

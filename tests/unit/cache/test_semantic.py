@@ -14,6 +14,7 @@ from appliance.cache.index import INDEX_FILE, SIDECAR_FILE
 from appliance.cache.scope import CacheKey, build_key
 from appliance.cache.semantic import SemanticCache
 from appliance.config import CacheConfig
+from appliance.embedding.encoder import Encoder
 
 Embed = Callable[[str], np.ndarray]
 QUIET = CacheConfig(index_save_interval_s=3600)  # saves only when a test asks
@@ -313,3 +314,28 @@ def test_background_saver_writes_the_index(tmp_path: Path, embed: Embed) -> None
         assert (tmp_path / "index" / INDEX_FILE).exists()
     finally:
         cache.close()
+
+
+def test_texts_longer_than_the_encoder_window_only_hit_exactly(
+    tmp_path: Path, encoder: Encoder
+) -> None:
+    """Two long prompts that differ only after the encoder's 256 word pieces get the same
+    vector; serving one for the other would be a wrong hit, so only exact repeats may hit."""
+    shared = "The committee reviewed the quarterly report in detail. " * 40
+    first = shared + "Summarise the section about revenue."
+    second = shared + "Summarise the section about staffing."
+    assert not encoder.sees_whole(first)
+    vectors = encoder.encode([first, second])
+    assert float(vectors[0] @ vectors[1]) > 0.999  # the tails are invisible to the vector
+    cache = SemanticCache(tmp_path, QUIET, sees_whole=encoder.sees_whole)
+    try:
+        cache.store(cache.new_entry_id(), key(first), vectors[0], b"{}")
+        missed = cache.lookup(key(second), vectors[1])
+        assert missed.outcome == "miss" and missed.blocked_by == "too_long"
+        assert cache.lookup(key(first), vectors[0]).outcome == "hit"
+    finally:
+        cache.close()
+
+
+def test_token_count_is_not_capped_by_the_window(encoder: Encoder) -> None:
+    assert encoder.count_tokens("word " * 1000) == 1000
