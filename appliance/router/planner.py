@@ -59,6 +59,8 @@ def build_plan(
         order = [*order[1:], order[0]]
         reason = spill_reason
     if free_only:
+        if not order[0].is_free:
+            reason = "budget-cap"
         order = [t for t in order if t.is_free]
         if not order:
             raise BudgetExceeded(

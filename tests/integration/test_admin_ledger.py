@@ -237,3 +237,36 @@ def test_kill_9_during_load_keeps_every_acknowledged_row(
     ids = {r["request_id"] for r in ledger_rows(server)}
     missing = [a for a in acknowledged if a not in ids]
     assert missing == []
+
+
+def test_budget_cap_mode_keeps_serving_from_free_tiers_only(
+    local_server: Server,
+    server_factory: ServerFactory,
+) -> None:
+    tiers = [
+        {"name": "local", "backend": "llamacpp", "model": "local-small"},
+        {
+            "name": "cloud",
+            "backend": "openai",
+            "base_url": local_server.base_url,
+            "model": "smollm2-135m-instruct",
+            "price": {"input": 50000.0, "output": 50000.0},
+        },
+    ]
+    server = server_factory(
+        {"tiers": tiers, "cache": {"enabled": False}, "security": {"on_budget_exceeded": "cap"}}
+    )
+    output = run_cli(server, "keys", "add", "team-b", "--budget", "1.0")
+    key = next(w for w in output.split() if w.startswith("sk-appl-"))
+    time.sleep(1.5)
+    client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    first = client.chat.completions.with_raw_response.create(
+        model="smollm2-135m-instruct", messages=PROMPT, max_tokens=4
+    )
+    assert first.headers["x-appliance-tier"] == "cloud"  # pinned, and spends the budget
+    capped = client.chat.completions.with_raw_response.create(
+        model="smollm2-135m-instruct", messages=PROMPT, max_tokens=4
+    )
+    assert capped.http_response.status_code == 200
+    assert capped.headers["x-appliance-tier"] == "local"
+    assert capped.headers["x-appliance-route-reason"] == "budget-cap"
