@@ -230,9 +230,11 @@ class Pipeline:
             )
         return build_plan(self.tiers, start, reason, free_only=free_only, spill_reason=spill)
 
-    def for_tier(self, req: ChatCompletionRequest, tier: Tier) -> ChatCompletionRequest:
+    def for_tier(
+        self, req: ChatCompletionRequest, tier: Tier, client: Client = ANONYMOUS
+    ) -> ChatCompletionRequest:
         req = with_terse_hint(req, self.config.router.terse_hint)
-        return cap_tokens(req, tier.config.max_tokens_cap)
+        return cap_tokens(cap_tokens(req, client.max_tokens), tier.config.max_tokens_cap)
 
     # -- backends -------------------------------------------------------------------------
 
@@ -249,7 +251,7 @@ class Pipeline:
             attempt = Attempt(tier.name, tier.model, began, 0.0)
             attempts.append(attempt)
             try:
-                completion = await tier.backend.chat(self.for_tier(req, tier))
+                completion = await tier.backend.chat(self.for_tier(req, tier, ctx.client))
             except BackendError as exc:
                 attempt.backend_s = time.perf_counter() - began
                 attempt.status = f"error:{exc.kind}"

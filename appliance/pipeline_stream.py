@@ -58,7 +58,7 @@ async def stream(
         began = time.perf_counter()
         attempt = Attempt(tier.name, tier.model, began, 0.0)
         attempts.append(attempt)
-        chunks = tier.backend.stream(pipeline.for_tier(prepared.req, tier)).__aiter__()
+        chunks = tier.backend.stream(pipeline.for_tier(prepared.req, tier, ctx.client)).__aiter__()
         try:
             first = await anext(chunks)
         except (BackendError, StopAsyncIteration) as exc:

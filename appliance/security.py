@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.config import ConfigError
 from appliance.ledger.aggregates import month_bounds, month_spend_by_client
@@ -53,6 +54,8 @@ class Client:
     created_at: float = 0.0
     key_prefix: str = ""  # the first characters of the key, to tell keys apart in listings
     revoked_at: float | None = None
+    # Cap on `max_tokens` for this client's requests (applied before any tier cap).
+    max_tokens: int | None = None
 
 
 key_migrations = Migrations("keys")
@@ -80,18 +83,32 @@ def m001_clients(conn: sqlite3.Connection) -> None:
     )
 
 
+@key_migrations
+def m002_client_max_tokens(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE clients ADD COLUMN max_tokens INTEGER")
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _SELECT = (
-    "SELECT id, name, namespace, budget_usd_month, created_at, key_prefix, revoked_at, key_hash "
-    "FROM clients"
+    "SELECT id, name, namespace, budget_usd_month, created_at, key_prefix, revoked_at, key_hash, "
+    "max_tokens FROM clients"
 )
 
 
-def _client(r: tuple[object, ...]) -> Client:
-    return Client(*r[:7])  # type: ignore[arg-type]
+def _client(r: tuple[Any, ...]) -> Client:
+    return Client(
+        id=r[0],
+        name=r[1],
+        namespace=r[2],
+        budget_usd_month=r[3],
+        created_at=r[4],
+        key_prefix=r[5],
+        revoked_at=r[6],
+        max_tokens=r[8],
+    )
 
 
 class KeyStore:
@@ -145,7 +162,11 @@ class KeyStore:
             self._reload()
 
     def add(
-        self, name: str, namespace: str = SHARED_NAMESPACE, budget: float | None = None
+        self,
+        name: str,
+        namespace: str = SHARED_NAMESPACE,
+        budget: float | None = None,
+        max_tokens: int | None = None,
     ) -> tuple[Client, str]:
         """Create a client; returns it and its plaintext key, which is never stored or shown
         again. `namespace`: "shared", "private" (its own cache namespace) or a custom name
@@ -155,6 +176,8 @@ class KeyStore:
             raise ValueError("keys: name must not be empty")
         if budget is not None and budget < 0:
             raise ValueError("keys: budget must be >= 0 USD")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError("keys: max_tokens must be >= 1")
         if not namespace.strip():
             raise ValueError("keys: namespace must not be empty")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -167,12 +190,13 @@ class KeyStore:
             budget_usd_month=budget,
             created_at=time.time(),
             key_prefix=key[: len(KEY_PREFIX) + 4],
+            max_tokens=max_tokens,
         )
         try:
             with self._lock:
                 self._conn.execute(
                     "INSERT INTO clients (id, name, key_hash, key_prefix, namespace, "
-                    "budget_usd_month, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "budget_usd_month, created_at, max_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         client.id,
                         name,
@@ -181,6 +205,7 @@ class KeyStore:
                         resolved,
                         budget,
                         client.created_at,
+                        max_tokens,
                     ),
                 )
         except sqlite3.IntegrityError:

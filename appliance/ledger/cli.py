@@ -38,6 +38,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="cache namespace: shared (default), private (its own), or a name to share",
     )
     add.add_argument("--budget", type=float, default=None, metavar="USD", help="monthly budget")
+    add.add_argument(
+        "--max-tokens", type=int, default=None, metavar="N", help="cap on max_tokens per request"
+    )
     _config_option(add)
     add.set_defaults(func=_keys_add)
 
@@ -78,7 +81,9 @@ def _keys_add(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     try:
-        client, key = store.add(args.name, namespace=args.namespace, budget=args.budget)
+        client, key = store.add(
+            args.name, namespace=args.namespace, budget=args.budget, max_tokens=args.max_tokens
+        )
     except ValueError as exc:
         return _fail(str(exc), 1)
     finally:

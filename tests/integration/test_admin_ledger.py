@@ -270,3 +270,20 @@ def test_budget_cap_mode_keeps_serving_from_free_tiers_only(
     assert capped.http_response.status_code == 200
     assert capped.headers["x-appliance-tier"] == "local"
     assert capped.headers["x-appliance-route-reason"] == "budget-cap"
+
+
+def test_per_client_max_tokens_cap_applies(server_factory: ServerFactory) -> None:
+    server = server_factory({"cache": {"enabled": False}})
+    output = run_cli(server, "keys", "add", "terse", "--max-tokens", "3")
+    key = next(w for w in output.split() if w.startswith("sk-appl-"))
+    time.sleep(1.5)
+    client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    completion = client.chat.completions.create(
+        model="auto",
+        messages=[{"role": "user", "content": "Write a long story about the sea."}],
+        max_tokens=200,
+        temperature=0,
+    )
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens <= 3
+    assert completion.choices[0].finish_reason == "length"
