@@ -82,8 +82,6 @@ class LlamaCppBackend:
     def _kwargs(self, req: ChatCompletionRequest, counter: _PromptCounter) -> dict[str, Any]:
         from llama_cpp import LogitsProcessorList
 
-        if req.n not in (None, 1):
-            raise InvalidRequest("the local tier supports n=1 only", param="n")
         messages = [msgspec.to_builtins(m) for m in req.messages]
         for message in messages:
             if isinstance(message.get("content"), list):
@@ -159,24 +157,40 @@ class LlamaCppBackend:
     # -- calls -----------------------------------------------------------------------------
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletion:
-        counter = _PromptCounter()
-        kwargs = self._kwargs(req, counter)
-        async with self._lock:
-            try:
-                result = await asyncio.to_thread(self._llm.create_chat_completion, **kwargs)
-            except ValueError as exc:
-                raise InvalidRequest(str(exc), code="context_length_exceeded") from exc
-            except Exception as exc:
-                raise BackendError(
-                    f"tier {self.name}: llama.cpp failed: {type(exc).__name__}"
-                ) from exc
-        completion = msgspec.convert(result, ChatCompletion, strict=False)
-        text = completion.choices[0].message.content or "" if completion.choices else ""
-        completion.usage = await asyncio.to_thread(self._usage, counter, text)
-        completion.model = self.model
-        return completion
+        """`n` choices are generated one after another (llama.cpp has one sequence); the
+        prompt is billed once, as OpenAI does, and the completions are summed."""
+        choices = []
+        usage = Usage()
+        completion: ChatCompletion | None = None
+        for index in range(req.n or 1):
+            counter = _PromptCounter()
+            kwargs = self._kwargs(req, counter)
+            if index and req.seed is not None:
+                kwargs["seed"] = req.seed + index  # the same seed would repeat choice 0
+            async with self._lock:
+                try:
+                    result = await asyncio.to_thread(self._llm.create_chat_completion, **kwargs)
+                except ValueError as exc:
+                    raise InvalidRequest(str(exc), code="context_length_exceeded") from exc
+                except Exception as exc:
+                    raise BackendError(
+                        f"tier {self.name}: llama.cpp failed: {type(exc).__name__}"
+                    ) from exc
+            completion = msgspec.convert(result, ChatCompletion, strict=False)
+            choice = completion.choices[0]
+            choices.append(msgspec.structs.replace(choice, index=index))
+            one = await asyncio.to_thread(self._usage, counter, choice.message.content or "")
+            usage.prompt_tokens = one.prompt_tokens
+            usage.completion_tokens += one.completion_tokens
+        assert completion is not None
+        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
+        return msgspec.structs.replace(completion, choices=choices, usage=usage, model=self.model)
 
     async def stream(self, req: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        if (req.n or 1) > 1:
+            raise InvalidRequest(
+                "streaming with n > 1 is not supported by the local tier", param="n"
+            )
         counter = _PromptCounter()
         kwargs = self._kwargs(req, counter)
         kwargs["stream"] = True

@@ -111,3 +111,13 @@ def test_json_schema_response_format_is_enforced_locally(client: openai.OpenAI) 
 
     value = json.loads(completion.choices[0].message.content or "")
     assert isinstance(value["colour"], str)
+
+
+def test_n_choices_from_the_local_tier(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(
+        model="auto", messages=PROMPT, max_tokens=6, n=2, temperature=0.9, seed=3
+    )
+    assert [c.index for c in completion.choices] == [0, 1]
+    assert all(c.message.content for c in completion.choices)
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens <= 12
