@@ -26,6 +26,9 @@ import numpy as np
 INDEX_FILE = "index.bin"
 SIDECAR_FILE = "index.meta"
 
+# Scopes with at most this many entries are searched by an exact scan of their vectors.
+_EXACT_SCAN_MAX = 4096
+
 
 class _RWLock:
     """Many readers or one writer; writers are rare (resize), so no fairness is needed."""
@@ -178,6 +181,17 @@ class VectorIndex:
             hits = [(lab, _clip(sim)) for lab, sim in pairs if scopes[lab] == scope]
             if hits or kk == live or pairs[0][1] < min_similarity:
                 return hits[:k]
+
+            # A small scope is scanned exactly: cheaper and more predictable than a filtered
+            # graph walk, which for a tiny scope in a big index visits much of the graph.
+            members = np.nonzero(scopes == scope)[0]
+            if len(members) <= _EXACT_SCAN_MAX:
+                if len(members) == 0:
+                    return []
+                rows = np.asarray(self._index.get_items(members.tolist()), dtype=np.float32)
+                sims = rows @ np.asarray(vector, dtype=np.float32).reshape(-1)
+                best = np.argsort(-sims)[:k]
+                return [(int(members[i]), _clip(float(sims[i]))) for i in best]
 
             def allowed(label: int) -> bool:
                 return bool(scopes[label] == scope)

@@ -86,3 +86,17 @@ def test_missing_or_damaged_index_file_is_refused(tmp_path: Path) -> None:
         VectorIndex.load(tmp_path, 16)
     with pytest.raises(ValueError):
         VectorIndex.load(tmp_path, 32)
+
+
+def test_large_crowded_scope_still_finds_its_nearest_row() -> None:
+    """Past the exact-scan size a crowded scope goes through the filtered graph search."""
+    base = unit(1)[0]
+    crowd = base + unit(300, seed=1) * 0.05
+    crowd /= np.linalg.norm(crowd, axis=1, keepdims=True)
+    index = VectorIndex(16)
+    index.add(np.arange(300), crowd, np.zeros(300, dtype=np.int32))
+    members = unit(5000, seed=7)
+    nearest = int(np.argmax(members @ base))
+    index.add(np.arange(300, 5300), members, np.ones(5000, dtype=np.int32))
+    results = index.search(base, k=1, scope=1)
+    assert results[0][0] == 300 + nearest
