@@ -45,5 +45,6 @@ def create_app(config: Config, config_path: str | None = None) -> Litestar:
         state=State({"runtime": runtime}),
         request_max_body_size=config.server.max_body_bytes,
         openapi_config=None,  # our own document: api/openapi.py
+        logging_config=None,  # `appliance serve` configures logging once, for every logger
         debug=False,
     )
