@@ -291,9 +291,7 @@ class Pipeline:
                 completion=completion,
                 after=partial(self.finish, outcome, prepared if store else None, body),
             )
-        outcome = self.outcome(prepared, ctx, self.cache_state(prepared), reason, attempts)
-        await self.record(outcome)
-        await self.finish(outcome, None, None)
+        await self.record(self.outcome(prepared, ctx, self.cache_state(prepared), reason, attempts))
         raise no_tier_answered(attempts)
 
     def estimate(self, req: ChatCompletionRequest, completion: ChatCompletion) -> Usage:
