@@ -21,6 +21,8 @@ from appliance.api.errors import error_body
 from appliance.api.schemas import (
     ChatCompletionChunk,
     ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
     EmbeddingData,
     EmbeddingRequest,
     EmbeddingResponse,
@@ -30,6 +32,7 @@ from appliance.api.schemas import (
 )
 from appliance.errors import ApplianceError, AuthFailed, InvalidRequest, UnknownModel
 from appliance.pipeline import ANONYMOUS, RequestContext
+from appliance.pipeline_text import text_completion
 from appliance.router.planner import AUTO
 from appliance.runtime import Runtime
 
@@ -57,7 +60,9 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise InvalidRequest("The request body is not valid UTF-8") from None
 
 
-def sse(chunks: AsyncIterator[ChatCompletionChunk]) -> AsyncIterator[bytes]:
+def sse(
+    chunks: AsyncIterator[ChatCompletionChunk] | AsyncIterator[Completion],
+) -> AsyncIterator[bytes]:
     """Encode chunks as OpenAI does; a failure after the first byte ends with one error event."""
 
     async def events() -> AsyncIterator[bytes]:
@@ -95,6 +100,25 @@ class OpenAIController(Controller):
             media_type="application/json",
             headers=reply.headers,
             background=after,
+        )
+
+    @post("/completions", status_code=200)
+    async def completions(
+        self, request: Request[Any, Any, Any], runtime: Runtime
+    ) -> Response[bytes] | Stream:
+        ctx = context(request, runtime)
+        req = decode_body(await request.body(), CompletionRequest)
+        ctx.request_id = f"cmpl-{ctx.request_id.removeprefix('chatcmpl-')}"
+        runtime.ensure_ready()
+        reply = await text_completion(runtime.pipeline, req, ctx)
+        if reply.chunks is not None:
+            return Stream(
+                sse(reply.chunks),
+                media_type="text/event-stream",
+                headers={**reply.headers, "cache-control": "no-cache"},
+            )
+        return Response(
+            _encoder.encode(reply.completion), media_type="application/json", headers=reply.headers
         )
 
     @get("/models")

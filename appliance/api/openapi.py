@@ -24,6 +24,8 @@ from appliance.admin.messages import (
 from appliance.api.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
     EmbeddingRequest,
     EmbeddingResponse,
     ErrorBody,
@@ -33,6 +35,8 @@ from appliance.api.schemas import (
 _TYPES = [
     ChatCompletionRequest,
     ChatCompletion,
+    CompletionRequest,
+    Completion,
     EmbeddingRequest,
     EmbeddingResponse,
     ModelList,
@@ -90,6 +94,16 @@ def build_document() -> dict[str, Any]:
         "paths": {
             "/v1/chat/completions": {
                 "post": _operation("Chat completion", chat_ok, "ChatCompletionRequest")
+            },
+            "/v1/completions": {
+                "post": _operation(
+                    "Text completion (legacy)",
+                    {
+                        **_json(_ref("Completion")),
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                    "CompletionRequest",
+                )
             },
             "/v1/embeddings": {
                 "post": _operation(

@@ -130,6 +130,48 @@ class ChatCompletionChunk(msgspec.Struct):
     system_fingerprint: str | None = None
 
 
+class CompletionRequest(msgspec.Struct, omit_defaults=True):
+    """Legacy `/v1/completions`: raw text continuation, no chat template."""
+
+    prompt: str | list[str]
+    model: str = "auto"
+    max_tokens: int = 16  # OpenAI's default for this endpoint
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    echo: bool | None = None
+    suffix: str | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    user: str | None = None
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class CompletionChoice(msgspec.Struct):
+    text: str
+    index: int = 0
+    finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
+
+
+class Completion(msgspec.Struct):
+    """A legacy completion; streamed chunks have the same shape (`finish_reason` None)."""
+
+    id: str
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    object: str = "text_completion"
+    usage: Usage | None = None
+
+
 class ModelCard(msgspec.Struct):
     id: str
     created: int

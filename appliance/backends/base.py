@@ -13,7 +13,13 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from appliance.api.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from appliance.api.schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
+)
 
 
 class BackendHealth(msgspec.Struct, omit_defaults=True):
@@ -37,6 +43,12 @@ class Backend(Protocol):
     def stream(self, req: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         """Chunks as OpenAI sends them; the last one carries `usage` when the backend knows it."""
         ...
+
+    async def text(self, req: CompletionRequest) -> Completion:
+        """Legacy `/v1/completions` (raw prompt, no chat template)."""
+        ...
+
+    def text_stream(self, req: CompletionRequest) -> AsyncIterator[Completion]: ...
 
     async def health(self) -> BackendHealth: ...
 

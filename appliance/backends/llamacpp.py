@@ -17,7 +17,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -26,6 +26,8 @@ from appliance.api.schemas import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
     Usage,
 )
 from appliance.backends.base import BackendHealth
@@ -193,15 +195,35 @@ class LlamaCppBackend:
             )
         counter = _PromptCounter()
         kwargs = self._kwargs(req, counter)
-        kwargs["stream"] = True
+        parts: list[str] = []
+        last: ChatCompletionChunk | None = None
+        async for item in self._produce(self._llm.create_chat_completion, kwargs):
+            chunk = msgspec.convert(item, ChatCompletionChunk, strict=False)
+            chunk.model = self.model
+            parts.extend(c.delta.content for c in chunk.choices if c.delta.content)
+            last = chunk
+            yield chunk
+        usage = await asyncio.to_thread(self._usage, counter, "".join(parts))
+        yield ChatCompletionChunk(
+            id=last.id if last else f"chatcmpl-{uuid.uuid4().hex}",
+            created=last.created if last else int(time.time()),
+            model=self.model,
+            choices=[],
+            usage=usage,
+        )
+
+    async def _produce(
+        self, create: Callable[..., Iterator[dict[str, Any]]], kwargs: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Run a streaming llama.cpp call in a worker thread, holding the model's lock until
+        the last chunk; stops generating as soon as the consumer goes away."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
 
         def produce() -> None:
             try:
-                chunks: Iterator[dict[str, Any]] = self._llm.create_chat_completion(**kwargs)
-                for chunk in chunks:
+                for chunk in create(**kwargs, stream=True):
                     if stop.is_set():
                         break
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
@@ -212,32 +234,86 @@ class LlamaCppBackend:
 
         async with self._lock:
             worker = asyncio.ensure_future(asyncio.to_thread(produce))
-            parts: list[str] = []
-            last: ChatCompletionChunk | None = None
             try:
                 while (item := await queue.get()) is not _DONE:
                     if isinstance(item, ValueError):
                         raise InvalidRequest(str(item), code="context_length_exceeded") from item
                     if isinstance(item, BaseException):
                         raise BackendError(f"tier {self.name}: llama.cpp failed") from item
-                    chunk = msgspec.convert(item, ChatCompletionChunk, strict=False)
-                    chunk.model = self.model
-                    for choice in chunk.choices:
-                        if choice.delta.content:
-                            parts.append(choice.delta.content)
-                    last = chunk
-                    yield chunk
-                usage = await asyncio.to_thread(self._usage, counter, "".join(parts))
-                yield ChatCompletionChunk(
-                    id=last.id if last else f"chatcmpl-{uuid.uuid4().hex}",
-                    created=last.created if last else int(time.time()),
-                    model=self.model,
-                    choices=[],
-                    usage=usage,
-                )
+                    yield item
             finally:
                 stop.set()
                 await worker
+
+    # -- legacy text completions ----------------------------------------------------------
+
+    def _text_kwargs(self, req: CompletionRequest, counter: _PromptCounter) -> dict[str, Any]:
+        from llama_cpp import LogitsProcessorList
+
+        if not isinstance(req.prompt, str):
+            raise InvalidRequest("the local tier takes one prompt string", param="prompt")
+        kwargs: dict[str, Any] = {
+            "prompt": req.prompt,
+            "max_tokens": req.max_tokens,
+            "logits_processor": LogitsProcessorList([counter]),
+        }
+        for field in (
+            "temperature",
+            "top_p",
+            "seed",
+            "stop",
+            "presence_penalty",
+            "frequency_penalty",
+            "echo",
+            "suffix",
+        ):
+            value = getattr(req, field)
+            if value is not None:
+                kwargs[field] = value
+        return kwargs
+
+    async def text(self, req: CompletionRequest) -> Completion:
+        if (req.n or 1) > 1:
+            raise InvalidRequest("the local tier supports n=1 for text completions", param="n")
+        counter = _PromptCounter()
+        kwargs = self._text_kwargs(req, counter)
+        async with self._lock:
+            try:
+                result = await asyncio.to_thread(self._llm.create_completion, **kwargs)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), code="context_length_exceeded") from exc
+            except Exception as exc:
+                raise BackendError(
+                    f"tier {self.name}: llama.cpp failed: {type(exc).__name__}"
+                ) from exc
+        completion = msgspec.convert(result, Completion, strict=False)
+        completion.usage = await asyncio.to_thread(
+            self._usage, counter, "".join(c.text for c in completion.choices)
+        )
+        completion.model = self.model
+        return completion
+
+    async def text_stream(self, req: CompletionRequest) -> AsyncIterator[Completion]:
+        if (req.n or 1) > 1:
+            raise InvalidRequest("the local tier supports n=1 for text completions", param="n")
+        counter = _PromptCounter()
+        kwargs = self._text_kwargs(req, counter)
+        parts: list[str] = []
+        last: Completion | None = None
+        async for item in self._produce(self._llm.create_completion, kwargs):
+            chunk = msgspec.convert(item, Completion, strict=False)
+            chunk.model = self.model
+            parts.extend(c.text for c in chunk.choices)
+            last = chunk
+            yield chunk
+        usage = await asyncio.to_thread(self._usage, counter, "".join(parts))
+        yield Completion(
+            id=last.id if last else f"cmpl-{uuid.uuid4().hex}",
+            created=last.created if last else int(time.time()),
+            model=self.model,
+            choices=[],
+            usage=usage,
+        )
 
     async def health(self) -> BackendHealth:
         return self._state

@@ -13,12 +13,18 @@ import importlib
 import os
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import openai
 
-from appliance.api.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from appliance.api.schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
+)
 from appliance.backends.base import BackendHealth
 from appliance.config import TierConfig
 from appliance.errors import (
@@ -46,13 +52,15 @@ _HTTP_TIMEOUTS = tuple(m.TimeoutException for m in _http_modules())
 _HTTP_TRANSPORT = tuple(m.TransportError for m in _http_modules())
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
+_text_decoder = msgspec.json.Decoder(Completion)
+T = TypeVar("T")
 
 
 class MissingKey(Exception):
     """The tier's API key variable is unset: the tier is unavailable, not fatal."""
 
 
-def request_body(req: ChatCompletionRequest, model: str) -> dict[str, Any]:
+def request_body(req: ChatCompletionRequest | CompletionRequest, model: str) -> dict[str, Any]:
     body: dict[str, Any] = msgspec.to_builtins(req)
     body["model"] = model
     return body
@@ -79,29 +87,47 @@ class OpenAIBackend:
         return None
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletion:
-        body = request_body(req, self.model)
+        return await self._call(
+            self._client.chat.completions, request_body(req, self.model), _completion_decoder
+        )
+
+    def stream(self, req: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
+        return self._stream(
+            self._client.chat.completions, request_body(req, self.model), _chunk_decoder
+        )
+
+    async def text(self, req: CompletionRequest) -> Completion:
+        return await self._call(
+            self._client.completions, request_body(req, self.model), _text_decoder
+        )
+
+    def text_stream(self, req: CompletionRequest) -> AsyncIterator[Completion]:
+        return self._stream(self._client.completions, request_body(req, self.model), _text_decoder)
+
+    async def _call(
+        self, resource: Any, body: dict[str, Any], decoder: msgspec.json.Decoder[T]
+    ) -> T:
         body.pop("stream_options", None)
         body["stream"] = False
         try:
             async with asyncio.timeout(self._tier.timeout_s):
-                raw = await self._client.chat.completions.with_raw_response.create(**body)
+                raw = await resource.with_raw_response.create(**body)
                 content = raw.http_response.content
         except (openai.OpenAIError, TimeoutError) as exc:
             raise _translate(exc, self.name) from exc
         try:
-            return _completion_decoder.decode(content)
+            return decoder.decode(content)
         except msgspec.DecodeError as exc:
             raise BackendError(f"tier {self.name}: upstream sent an invalid response") from exc
 
-    async def stream(self, req: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        body = request_body(req, self.model)
+    async def _stream(
+        self, resource: Any, body: dict[str, Any], decoder: msgspec.json.Decoder[T]
+    ) -> AsyncIterator[T]:
         body["stream"] = True
         # Always ask for usage: the ledger bills streams exactly, whatever the client asked.
         body["stream_options"] = {"include_usage": True}
         try:
-            async with self._client.chat.completions.with_streaming_response.create(
-                **body
-            ) as response:
+            async with resource.with_streaming_response.create(**body) as response:
                 async for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -109,7 +135,7 @@ class OpenAIBackend:
                     if data == "[DONE]":
                         return
                     try:
-                        yield _chunk_decoder.decode(data)
+                        yield decoder.decode(data)
                     except msgspec.DecodeError as exc:
                         raise BackendError(
                             f"tier {self.name}: upstream sent an invalid stream chunk"
