@@ -45,19 +45,37 @@ def _completion(model: str) -> bytes:
     ).encode()
 
 
+def _text_completion(model: str) -> bytes:
+    return json.dumps(
+        {
+            "id": "cmpl-fault",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "text": "fault server says hi"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9},
+        }
+    ).encode()
+
+
 def _chunk(
-    model: str, content: str | None, finish: str | None = None, usage: dict[str, int] | None = None
+    model: str,
+    content: str | None,
+    finish: str | None = None,
+    usage: dict[str, int] | None = None,
+    legacy: bool = False,
 ) -> bytes:
-    choices = (
-        []
-        if usage
-        else [
-            {"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}
-        ]
-    )
+    """One SSE event: a chat chunk, or a legacy text-completion chunk when `legacy`."""
+    if usage:
+        choices: list[dict[str, object]] = []
+    elif legacy:
+        choices = [{"index": 0, "text": content or "", "finish_reason": finish}]
+    else:
+        delta = {"content": content} if content else {}
+        choices = [{"index": 0, "delta": delta, "finish_reason": finish}]
     body = {
-        "id": "chatcmpl-fault",
-        "object": "chat.completion.chunk",
+        "id": "cmpl-fault" if legacy else "chatcmpl-fault",
+        "object": "text_completion" if legacy else "chat.completion.chunk",
         "created": int(time.time()),
         "model": model,
         "choices": choices,
@@ -112,8 +130,9 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         return await respond(500, b'{"error": {"message": "boom", "type": "server_error"}}')
     if model == "garbage":
         return await respond(200, b"\x00\xffthis is not json{{{")
+    legacy = scope["path"].endswith("/completions") and "/chat/" not in scope["path"]
     if not stream:
-        return await respond(200, _completion(model))
+        return await respond(200, _text_completion(model) if legacy else _completion(model))
     await send(
         {
             "type": "http.response.start",
@@ -123,16 +142,36 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     )
     if model == "slow-first":
         await asyncio.sleep(3)
-    await send({"type": "http.response.body", "body": _chunk(model, "fault "), "more_body": True})
-    await send({"type": "http.response.body", "body": _chunk(model, "server "), "more_body": True})
+    await send(
+        {
+            "type": "http.response.body",
+            "body": _chunk(model, "fault ", legacy=legacy),
+            "more_body": True,
+        }
+    )
+    await send(
+        {
+            "type": "http.response.body",
+            "body": _chunk(model, "server ", legacy=legacy),
+            "more_body": True,
+        }
+    )
     if model == "break-stream":
         raise RuntimeError("cut the connection mid-stream")  # uvicorn drops the socket
     await send(
-        {"type": "http.response.body", "body": _chunk(model, "says hi", "stop"), "more_body": True}
+        {
+            "type": "http.response.body",
+            "body": _chunk(model, "says hi", "stop", legacy=legacy),
+            "more_body": True,
+        }
     )
     usage = {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
     await send(
-        {"type": "http.response.body", "body": _chunk(model, None, usage=usage), "more_body": True}
+        {
+            "type": "http.response.body",
+            "body": _chunk(model, None, usage=usage, legacy=legacy),
+            "more_body": True,
+        }
     )
     await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 

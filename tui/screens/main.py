@@ -99,7 +99,10 @@ class MainScreen(Screen[None]):
     # -- workers: all I/O ----------------------------------------------------------------
 
     def _show_problem(self, exc: Exception | None) -> None:
-        banner = self.query_one(ConnectionBanner)
+        banners = self.query(ConnectionBanner)
+        if not banners:
+            return  # the screen is closing; a late worker result has nowhere to go
+        banner = banners.first()
         banner.message = "" if exc is None else problem_text(exc, self.client.url)
 
     @work(exclusive=True, group="stats")
