@@ -35,6 +35,8 @@ from appliance.config import TierConfig, default_local_model
 from appliance.errors import BackendError, InvalidRequest
 
 _DONE = object()
+# Sampling parameters passed through to llama.cpp when the client set them.
+_SAMPLING = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty")
 _LOOSE_CHAR = 'char ::= [^"\\\\] |'
 _STRICT_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 
@@ -94,20 +96,8 @@ class LlamaCppBackend:
             "messages": messages,
             "max_tokens": req.token_limit,
             "logits_processor": LogitsProcessorList([counter]),
+            **_given(req, (*_SAMPLING, "tools", "tool_choice")),
         }
-        for field in (
-            "temperature",
-            "top_p",
-            "seed",
-            "stop",
-            "presence_penalty",
-            "frequency_penalty",
-            "tools",
-            "tool_choice",
-        ):
-            value = getattr(req, field)
-            if value is not None:
-                kwargs[field] = value
         grammar = self._grammar(req.response_format)
         if grammar is not None:
             kwargs["grammar"] = grammar
@@ -169,15 +159,7 @@ class LlamaCppBackend:
             kwargs = self._kwargs(req, counter)
             if index and req.seed is not None:
                 kwargs["seed"] = req.seed + index  # the same seed would repeat choice 0
-            async with self._lock:
-                try:
-                    result = await asyncio.to_thread(self._llm.create_chat_completion, **kwargs)
-                except ValueError as exc:
-                    raise InvalidRequest(str(exc), code="context_length_exceeded") from exc
-                except Exception as exc:
-                    raise BackendError(
-                        f"tier {self.name}: llama.cpp failed: {type(exc).__name__}"
-                    ) from exc
+            result = await self._call(self._llm.create_chat_completion, kwargs)
             completion = msgspec.convert(result, ChatCompletion, strict=False)
             choice = completion.choices[0]
             choices.append(msgspec.structs.replace(choice, index=index))
@@ -211,6 +193,18 @@ class LlamaCppBackend:
             choices=[],
             usage=usage,
         )
+
+    async def _call(self, create: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+        """One blocking llama.cpp call in a worker thread, under the model's lock."""
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(create, **kwargs)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), code="context_length_exceeded") from exc
+            except Exception as exc:
+                raise BackendError(
+                    f"tier {self.name}: llama.cpp failed: {type(exc).__name__}"
+                ) from exc
 
     async def _produce(
         self, create: Callable[..., Iterator[dict[str, Any]]], kwargs: dict[str, Any]
@@ -252,40 +246,19 @@ class LlamaCppBackend:
 
         if not isinstance(req.prompt, str):
             raise InvalidRequest("the local tier takes one prompt string", param="prompt")
-        kwargs: dict[str, Any] = {
+        return {
             "prompt": req.prompt,
             "max_tokens": req.max_tokens,
             "logits_processor": LogitsProcessorList([counter]),
+            **_given(req, (*_SAMPLING, "echo", "suffix")),
         }
-        for field in (
-            "temperature",
-            "top_p",
-            "seed",
-            "stop",
-            "presence_penalty",
-            "frequency_penalty",
-            "echo",
-            "suffix",
-        ):
-            value = getattr(req, field)
-            if value is not None:
-                kwargs[field] = value
-        return kwargs
 
     async def text(self, req: CompletionRequest) -> Completion:
         if (req.n or 1) > 1:
             raise InvalidRequest("the local tier supports n=1 for text completions", param="n")
         counter = _PromptCounter()
         kwargs = self._text_kwargs(req, counter)
-        async with self._lock:
-            try:
-                result = await asyncio.to_thread(self._llm.create_completion, **kwargs)
-            except ValueError as exc:
-                raise InvalidRequest(str(exc), code="context_length_exceeded") from exc
-            except Exception as exc:
-                raise BackendError(
-                    f"tier {self.name}: llama.cpp failed: {type(exc).__name__}"
-                ) from exc
+        result = await self._call(self._llm.create_completion, kwargs)
         completion = msgspec.convert(result, Completion, strict=False)
         completion.usage = await asyncio.to_thread(
             self._usage, counter, "".join(c.text for c in completion.choices)
@@ -322,3 +295,8 @@ class LlamaCppBackend:
         if self._llm is not None:
             llm, self._llm = self._llm, None
             await asyncio.to_thread(llm.close)
+
+
+def _given(req: object, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The named request fields the client actually set (None means "backend default")."""
+    return {f: v for f in fields if (v := getattr(req, f)) is not None}

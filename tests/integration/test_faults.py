@@ -4,10 +4,7 @@ never a hang and never a 500 with a traceback."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,22 +14,6 @@ from tests.conftest import ServerFactory
 from tests.serving import Server, free_port
 
 CHAT = "/chat/completions"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.faultserver", str(port)])
-    url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(100):
-        try:
-            httpx.post(url + CHAT, json={"model": "ok", "messages": []}, timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    process.kill()
-    process.wait()
 
 
 def tier(name: str, url: str, model: str, **extra: Any) -> dict[str, Any]:
@@ -74,10 +55,10 @@ def assert_openai_error(response: httpx.Response, status: int) -> dict[str, Any]
     ],
 )
 def test_fault_escalates_to_a_healthy_tier(
-    server_factory: ServerFactory, upstream: str, fault: str, reason: str
+    server_factory: ServerFactory, fault_upstream: str, fault: str, reason: str
 ) -> None:
     server = gateway(
-        server_factory, [tier("broken", upstream, fault), tier("good", upstream, "ok")]
+        server_factory, [tier("broken", fault_upstream, fault), tier("good", fault_upstream, "ok")]
     )
     began = time.monotonic()
     response = post(server, "broken")
@@ -88,28 +69,29 @@ def test_fault_escalates_to_a_healthy_tier(
     assert time.monotonic() - began < 10
 
 
-def test_connection_refused_escalates(server_factory: ServerFactory, upstream: str) -> None:
+def test_connection_refused_escalates(server_factory: ServerFactory, fault_upstream: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    server = gateway(server_factory, [tier("dead", dead, "ok"), tier("good", upstream, "ok")])
+    server = gateway(server_factory, [tier("dead", dead, "ok"), tier("good", fault_upstream, "ok")])
     response = post(server, "dead")
     assert response.headers["x-appliance-tier"] == "good"
     assert response.headers["x-appliance-route-reason"] == "escalated:error"
 
 
-def test_no_healthy_tier_is_a_clear_503(server_factory: ServerFactory, upstream: str) -> None:
+def test_no_healthy_tier_is_a_clear_503(server_factory: ServerFactory, fault_upstream: str) -> None:
     server = gateway(
-        server_factory, [tier("a", upstream, "status-500"), tier("b", upstream, "garbage")]
+        server_factory,
+        [tier("a", fault_upstream, "status-500"), tier("b", fault_upstream, "garbage")],
     )
     error = assert_openai_error(post(server, "a"), 503)
     assert "a (error:http_500)" in error["message"] and "b (error:error)" in error["message"]
 
 
 def test_circuit_opens_after_failures_then_probes(
-    server_factory: ServerFactory, upstream: str
+    server_factory: ServerFactory, fault_upstream: str
 ) -> None:
     server = gateway(
         server_factory,
-        [tier("broken", upstream, "status-500"), tier("good", upstream, "ok")],
+        [tier("broken", fault_upstream, "status-500"), tier("good", fault_upstream, "ok")],
         circuit={"failures_to_open": 2, "open_s": 1.0},
     )
     reasons = [post(server, "broken").headers["x-appliance-route-reason"] for _ in range(3)]
@@ -122,18 +104,24 @@ def test_circuit_opens_after_failures_then_probes(
     assert tiers["broken"]["circuit"] == "open"
 
 
-def test_429_cools_a_single_backend_tier_down(server_factory: ServerFactory, upstream: str) -> None:
+def test_429_cools_a_single_backend_tier_down(
+    server_factory: ServerFactory, fault_upstream: str
+) -> None:
     server = gateway(
-        server_factory, [tier("limited", upstream, "status-429"), tier("good", upstream, "ok")]
+        server_factory,
+        [tier("limited", fault_upstream, "status-429"), tier("good", fault_upstream, "ok")],
     )
     assert post(server, "limited").headers["x-appliance-route-reason"] == "escalated:rate_limited"
     assert post(server, "limited").headers["x-appliance-route-reason"] == "circuit-open"
 
 
-def test_slow_first_token_is_waited_for(server_factory: ServerFactory, upstream: str) -> None:
+def test_slow_first_token_is_waited_for(server_factory: ServerFactory, fault_upstream: str) -> None:
     server = gateway(
         server_factory,
-        [tier("slow", upstream, "slow-first", timeout_s=10.0), tier("good", upstream, "ok")],
+        [
+            tier("slow", fault_upstream, "slow-first", timeout_s=10.0),
+            tier("good", fault_upstream, "ok"),
+        ],
     )
     response = post(server, "slow", stream=True)
     assert response.status_code == 200
@@ -142,11 +130,11 @@ def test_slow_first_token_is_waited_for(server_factory: ServerFactory, upstream:
 
 
 def test_broken_stream_ends_with_an_error_event_and_is_not_cached(
-    server_factory: ServerFactory, upstream: str
+    server_factory: ServerFactory, fault_upstream: str
 ) -> None:
     server = gateway(
         server_factory,
-        [tier("cut", upstream, "break-stream"), tier("good", upstream, "ok")],
+        [tier("cut", fault_upstream, "break-stream"), tier("good", fault_upstream, "ok")],
         cache={"enabled": True},
     )
     response = post(server, "cut", stream=True, temperature=0)

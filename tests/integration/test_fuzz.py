@@ -3,10 +3,6 @@ every 4xx is an OpenAI error body. Plus the hand-made nasties a generator rarely
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,31 +11,21 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from tests.conftest import ServerFactory
-from tests.serving import Server, free_port
+from tests.serving import Server
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(server_factory: ServerFactory) -> Iterator[Server]:
-    port = free_port()
-    upstream = subprocess.Popen([sys.executable, "-m", "tests.faultserver", str(port)])
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
+def fuzz_server(server_factory: ServerFactory, fault_upstream: str) -> Server:
     tiers = [
         {
             "name": "cloud",
             "backend": "openai",
-            "base_url": f"http://127.0.0.1:{port}/v1",
+            "base_url": fault_upstream,
             "model": "ok",
             "max_tokens_cap": 16,
         }
     ]
-    yield server_factory({"tiers": tiers, "server": {"max_body_bytes": 256 * 1024}})
-    upstream.kill()
-    upstream.wait()
+    return server_factory({"tiers": tiers, "server": {"max_body_bytes": 256 * 1024}})
 
 
 @pytest.fixture(scope="module")

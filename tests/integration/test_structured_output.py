@@ -3,10 +3,6 @@ clearly; the stock SDK's `parse()` gets a typed object from the local model's gr
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import httpx
@@ -15,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from tests.conftest import ServerFactory
-from tests.serving import Server, free_port
+from tests.serving import Server
 
 SCHEMA = {
     "type": "object",
@@ -27,31 +23,14 @@ FORMAT = {"type": "json_schema", "json_schema": {"name": "place", "schema": SCHE
 ASK = [{"role": "user", "content": "Is Paris the capital of France? Answer in JSON."}]
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
-    """The fault server answers every request with plain text, never JSON."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.faultserver", str(port)])
-    url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    process.kill()
-    process.wait()
-
-
 def text_tier(name: str, url: str) -> dict[str, Any]:
     return {"name": name, "backend": "openai", "base_url": url, "model": "ok"}
 
 
 @pytest.fixture(scope="module")
-def escalating(server_factory: ServerFactory, upstream: str) -> Server:
+def escalating(server_factory: ServerFactory, fault_upstream: str) -> Server:
     tiers = [
-        text_tier("sloppy", upstream),
+        text_tier("sloppy", fault_upstream),
         {"name": "local", "backend": "llamacpp", "model": "smollm2-135m-instruct"},
     ]
     return server_factory({"tiers": tiers, "cache": {"enabled": False}})
@@ -78,10 +57,13 @@ def test_schema_violation_escalates_to_a_tier_that_complies(escalating: Server) 
 
 
 def test_no_tier_complies_is_a_clear_error_not_a_bad_answer(
-    server_factory: ServerFactory, upstream: str
+    server_factory: ServerFactory, fault_upstream: str
 ) -> None:
     server = server_factory(
-        {"tiers": [text_tier("a", upstream), text_tier("b", upstream)], "cache": {"enabled": False}}
+        {
+            "tiers": [text_tier("a", fault_upstream), text_tier("b", fault_upstream)],
+            "cache": {"enabled": False},
+        }
     )
     body = {"model": "a", "messages": ASK, "response_format": FORMAT}
     response = httpx.post(server.base_url + "/chat/completions", json=body, timeout=30)
