@@ -70,6 +70,29 @@ class Server:
         assert self.state_dir is not None
         return (self.state_dir / "admin_token").read_text().strip()
 
+    def add_key(self, name: str, *options: str) -> str:
+        """`appliance keys add NAME [options]` through the real CLI; returns the key once the
+        daemon can have seen it (it re-reads keys within about a second)."""
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "appliance",
+                "keys",
+                "add",
+                name,
+                *options,
+                "--config",
+                str(self.config_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        time.sleep(1.5)
+        return next(w for w in result.stdout.split() if w.startswith("sk-appl-"))
+
     def admin(self) -> httpx.Client:
         """An httpx client for /admin/* carrying the admin token."""
         return httpx.Client(

@@ -167,9 +167,7 @@ def test_keys_are_required_once_one_exists_and_budgets_are_enforced(
         }
     ]
     server = server_factory({"tiers": tiers, "cache": {"enabled": False}})
-    output = run_cli(server, "keys", "add", "team-a", "--budget", "1.0")
-    key = next(w for w in output.split() if w.startswith("sk-appl-"))
-    time.sleep(1.5)  # the daemon notices new keys within about a second
+    key = server.add_key("team-a", "--budget", "1.0")
     anonymous = httpx.post(
         server.base_url + "/chat/completions",
         json={"messages": PROMPT, "max_tokens": 2},
@@ -256,9 +254,7 @@ def test_budget_cap_mode_keeps_serving_from_free_tiers_only(
     server = server_factory(
         {"tiers": tiers, "cache": {"enabled": False}, "security": {"on_budget_exceeded": "cap"}}
     )
-    output = run_cli(server, "keys", "add", "team-b", "--budget", "1.0")
-    key = next(w for w in output.split() if w.startswith("sk-appl-"))
-    time.sleep(1.5)
+    key = server.add_key("team-b", "--budget", "1.0")
     client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
     first = client.chat.completions.with_raw_response.create(
         model="smollm2-135m-instruct", messages=PROMPT, max_tokens=4
@@ -274,9 +270,7 @@ def test_budget_cap_mode_keeps_serving_from_free_tiers_only(
 
 def test_per_client_max_tokens_cap_applies(server_factory: ServerFactory) -> None:
     server = server_factory({"cache": {"enabled": False}})
-    output = run_cli(server, "keys", "add", "terse", "--max-tokens", "3")
-    key = next(w for w in output.split() if w.startswith("sk-appl-"))
-    time.sleep(1.5)
+    key = server.add_key("terse", "--max-tokens", "3")
     client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
     completion = client.chat.completions.create(
         model="auto",

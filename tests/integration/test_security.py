@@ -4,8 +4,6 @@ ledger that cannot write is reported loudly while requests are still answered.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import httpx
@@ -16,28 +14,6 @@ from tests.conftest import ServerFactory
 from tests.serving import Server
 
 UPSTREAM_SECRET = "sk-upstream-secret-do-not-leak-123"
-
-
-def add_key(server: Server, name: str, namespace: str) -> str:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "appliance",
-            "keys",
-            "add",
-            name,
-            "--namespace",
-            namespace,
-            "--config",
-            str(server.config_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return next(w for w in result.stdout.split() if w.startswith("sk-appl-"))
 
 
 def ask(server: Server, key: str, content: str) -> httpx.Response:
@@ -64,7 +40,7 @@ def keyed(local_server: Server, server_factory: ServerFactory) -> tuple[Server, 
     ]
     server = server_factory({"tiers": tiers}, env={"APPLIANCE_TEST_UPSTREAM": UPSTREAM_SECRET})
     keys = {
-        name: add_key(server, name, ns)
+        name: server.add_key(name, "--namespace", ns)
         for name, ns in (
             ("alice", "private"),
             ("bob", "private"),
@@ -72,7 +48,6 @@ def keyed(local_server: Server, server_factory: ServerFactory) -> tuple[Server, 
             ("dave", "shared"),
         )
     }
-    time.sleep(1.5)  # the daemon notices new keys within about a second
     return server, keys
 
 
