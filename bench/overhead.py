@@ -61,11 +61,13 @@ def start_litellm(binary: str, upstream: str) -> tuple[subprocess.Popen[bytes], 
 
 
 async def measure(base_url: str, requests: int) -> Sample:
+    """Every request is a distinct question, so a cache (where on) always misses."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
 
-        async def call(_: int) -> bool:
+        async def call(i: int) -> bool:
+            body = {**BODY, "messages": [{"role": "user", "content": f"hello number {i}"}]}
             r = await http.post(
-                "/chat/completions", json=BODY, headers={"authorization": f"Bearer {MASTER_KEY}"}
+                "/chat/completions", json=body, headers={"authorization": f"Bearer {MASTER_KEY}"}
             )
             return r.status_code == 200
 
@@ -81,11 +83,17 @@ def main(requests: int, litellm: str) -> None:
     upstream = f"http://127.0.0.1:{port}/v1"
     wait_for(f"http://127.0.0.1:{port}/")
     tiers = [{"name": "cloud", "backend": "openai", "base_url": upstream, "model": "ok"}]
+    # The gateway alone (cache off), and with its semantic cache on: every miss then pays one
+    # MiniLM embedding (for the lookup, and for the router when there are several tiers).
     appliance = start_appliance({"tiers": tiers, "cache": {"enabled": False}})
+    cached = start_appliance({"tiers": tiers})
     litellm_process = None
     try:
         rows = [("direct to upstream", asyncio.run(measure(upstream, requests)))]
         rows.append(("through the appliance", asyncio.run(measure(appliance.base_url, requests))))
+        rows.append(
+            ("appliance, cache on (misses)", asyncio.run(measure(cached.base_url, requests)))
+        )
         if Path(litellm).exists():
             litellm_process, litellm_url = start_litellm(litellm, upstream)
             rows.append(("through LiteLLM proxy", asyncio.run(measure(litellm_url, requests))))
@@ -93,6 +101,7 @@ def main(requests: int, litellm: str) -> None:
             print(f"(LiteLLM not found at {litellm}; its row is skipped)")
     finally:
         appliance.stop()
+        cached.stop()
         upstream_process.kill()
         if litellm_process is not None:
             litellm_process.kill()
