@@ -77,23 +77,36 @@ parse_args() {
     done
 }
 
-check_prerequisites() {
-    local missing=()
+# The need_* checks append to the calling function's `missing` array (bash scoping).
+need_python() {
     command -v python3 >/dev/null || missing+=("python3 (3.11+)")
     if command -v python3 >/dev/null; then
         python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
             || missing+=("python3 >= 3.11 (found $(python3 -V 2>&1))")
         python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=("python3-venv")
     fi
+}
+
+need_compiler() {
     command -v cc >/dev/null || command -v gcc >/dev/null || missing+=("gcc (build-essential)")
     command -v c++ >/dev/null || command -v g++ >/dev/null || missing+=("g++ (build-essential)")
     command -v cmake >/dev/null || missing+=("cmake")
+}
+
+fail_if_missing() {
     if [ ${#missing[@]} -gt 0 ]; then
         printf 'install.sh: missing prerequisites:\n' >&2
         printf '  - %s\n' "${missing[@]}" >&2
         printf 'On Debian/Ubuntu: apt-get install -y python3 python3-venv python3-dev build-essential cmake\n' >&2
         exit 1
     fi
+}
+
+check_prerequisites() {
+    local missing=()
+    need_python
+    need_compiler
+    fail_if_missing
 }
 
 # make_venv DIR EDITABLE [SRC [EXTRAS]]: a venv with the appliance and its models installed into
@@ -236,29 +249,17 @@ set_env_line() {
 
 check_system_prerequisites() {
     local missing=()
-    command -v python3 >/dev/null || missing+=("python3 (3.11+)")
-    if command -v python3 >/dev/null; then
-        python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-            || missing+=("python3 >= 3.11 (found $(python3 -V 2>&1))")
-        python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=("python3-venv")
-    fi
+    need_python
     if [ -z "$WHEELS" ] && [ "${APPLIANCE_INSTALL_SKIP_VENV:-0}" != 1 ]; then
         # llama-cpp-python compiles from source unless the wheelhouse has it built.
-        command -v cc >/dev/null || command -v gcc >/dev/null || missing+=("gcc (build-essential)")
-        command -v c++ >/dev/null || command -v g++ >/dev/null || missing+=("g++ (build-essential)")
-        command -v cmake >/dev/null || missing+=("cmake")
+        need_compiler
     fi
     command -v tar >/dev/null || missing+=("tar")
     if [ -z "$ROOT" ]; then
         command -v systemctl >/dev/null || missing+=("systemd (systemctl)")
         command -v useradd >/dev/null || missing+=("useradd (passwd)")
     fi
-    if [ ${#missing[@]} -gt 0 ]; then
-        printf 'install.sh: missing prerequisites:\n' >&2
-        printf '  - %s\n' "${missing[@]}" >&2
-        printf 'On Debian/Ubuntu: apt-get install -y python3 python3-venv python3-dev build-essential cmake\n' >&2
-        exit 1
-    fi
+    fail_if_missing
     if [ -z "$ROOT" ] && [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
         die "a server install needs root: sudo ./install.sh (or stage with --root DIR, or --dry-run)"
     fi
