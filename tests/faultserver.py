@@ -5,6 +5,7 @@ on demand (hangs, 429 with Retry-After, 500s, streams cut mid-way, garbage bytes
 behaviour is chosen by the model name the gateway sends (the tier's `model`):
 
     ok            a valid completion / stream ("fault server says hi")
+    GET /health   200; GET /metrics: vLLM's metrics for a badly overloaded server (a queue of 42)
     hang          accepts, then never answers
     slow-first    first stream chunk after 3 s, then fine
     status-429    429 with Retry-After: 30
@@ -84,6 +85,18 @@ def _chunk(
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+_VLLM_METRICS = b"""# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{model_name="local-gpu"} 42.0
+# HELP vllm:num_requests_running Number of requests currently running on GPU.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{model_name="local-gpu"} 64.0
+# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{model_name="local-gpu"} 0.5
+"""
+
+
 async def app(scope: Scope, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
@@ -99,6 +112,17 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
+    if scope["path"] in ("/health", "/metrics"):
+        text = _VLLM_METRICS if scope["path"] == "/metrics" else b""
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "http.response.body", "body": text})
+        return
     request = json.loads(body or b"{}")
     model = str(request.get("model", "ok"))
     stream = bool(request.get("stream"))

@@ -91,3 +91,20 @@ def test_dead_tier_1_escalates_without_a_5xx(
     assert raw.http_response.status_code == 200
     assert raw.headers["x-appliance-tier"] == "cloud"
     assert raw.headers["x-appliance-route-reason"] == "escalated:error"
+
+
+def test_busy_vllm_tier_1_spills_to_tier_2(
+    local_server: Server, server_factory: ServerFactory, fault_upstream: str
+) -> None:
+    """The fault server poses as a vLLM server with 42 requests queued (its /metrics)."""
+    tiers = [
+        {"name": "gpu", "backend": "vllm", "base_url": fault_upstream, "model": "ok"},
+        remote("cloud", local_server),
+    ]
+    gateway = server_factory({"tiers": tiers, "cache": {"enabled": False}})
+    raw = ask(gateway, "hi")
+    assert raw.headers["x-appliance-tier"] == "cloud"
+    assert raw.headers["x-appliance-route-reason"] == "spill:queue"
+    with gateway.admin() as admin:
+        gpu = next(t for t in admin.get("/admin/stats").json()["tiers"] if t["name"] == "gpu")
+    assert gpu["queue_depth"] == 42
