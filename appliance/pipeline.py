@@ -247,21 +247,16 @@ class Pipeline:
             if not tier.circuit.allow():
                 continue
             assert tier.backend is not None
-            began = time.perf_counter()
-            attempt = Attempt(tier.name, tier.model, began, 0.0)
-            attempts.append(attempt)
+            attempt = start_attempt(tier, attempts)
             try:
                 completion = await tier.backend.chat(self.for_tier(req, tier, ctx.client))
             except BackendError as exc:
-                attempt.backend_s = time.perf_counter() - began
-                attempt.status = f"error:{exc.kind}"
-                record_failure(tier, exc)
-                reason = f"escalated:{exc.kind}"
+                reason = fail_attempt(tier, attempt, exc)
                 continue
             except InvalidRequest:
                 tier.circuit.record_success()
                 raise
-            attempt.backend_s = time.perf_counter() - began
+            attempt.backend_s = time.perf_counter() - attempt.began
             attempt.usage = completion.usage
             tier.circuit.record_success()
             try:
@@ -380,16 +375,41 @@ def check_request(req: ChatCompletionRequest) -> None:
     """What msgspec's types cannot say."""
     if not req.messages:
         raise InvalidRequest("`messages` must contain at least one message", param="messages")
-    if req.n is not None and not 1 <= req.n <= MAX_N:
+    check_sampling(req.n, req.token_limit, req.temperature, req.top_p)
+    check_schema(req)
+
+
+def check_sampling(
+    n: int | None, limit: int | None, temperature: float | None, top_p: float | None
+) -> None:
+    """Ranges shared by chat and legacy text completions."""
+    if n is not None and not 1 <= n <= MAX_N:
         raise InvalidRequest(f"`n` must be between 1 and {MAX_N}", param="n")
-    limit = req.token_limit
     if limit is not None and not 1 <= limit <= 1_000_000:
         raise InvalidRequest("`max_tokens` must be between 1 and 1000000", param="max_tokens")
-    if req.temperature is not None and not 0.0 <= req.temperature <= 2.0:
+    if temperature is not None and not 0.0 <= temperature <= 2.0:
         raise InvalidRequest("`temperature` must be between 0 and 2", param="temperature")
-    if req.top_p is not None and not 0.0 <= req.top_p <= 1.0:
+    if top_p is not None and not 0.0 <= top_p <= 1.0:
         raise InvalidRequest("`top_p` must be between 0 and 1", param="top_p")
-    check_schema(req)
+
+
+def start_attempt(tier: Tier, attempts: list[Attempt]) -> Attempt:
+    attempt = Attempt(tier.name, tier.model, time.perf_counter(), 0.0)
+    attempts.append(attempt)
+    return attempt
+
+
+def fail_attempt(tier: Tier, attempt: Attempt, exc: BackendError | StopAsyncIteration) -> str:
+    """Mark a failed attempt (an empty stream counts as one) and feed the tier's circuit;
+    returns the route reason for the escalation that follows."""
+    kind = exc.kind if isinstance(exc, BackendError) else "empty_stream"
+    attempt.backend_s = time.perf_counter() - attempt.began
+    attempt.status = f"error:{kind}"
+    if isinstance(exc, BackendError):
+        record_failure(tier, exc)
+    else:
+        tier.circuit.record_failure()
+    return f"escalated:{kind}"
 
 
 def record_failure(tier: Tier, exc: BackendError) -> None:

@@ -20,7 +20,7 @@ import msgspec
 from appliance.api.schemas import ChatCompletionChunk
 from appliance.backends.registry import Tier
 from appliance.cache.policy import is_cacheable_response
-from appliance.errors import ApplianceError, BackendError, InvalidRequest
+from appliance.errors import ApplianceError, BackendError
 from appliance.ledger.billing import Attempt, Outcome, estimate_usage
 from appliance.output import wants_structured
 from appliance.pipeline import (
@@ -28,8 +28,10 @@ from appliance.pipeline import (
     Pipeline,
     Prepared,
     RequestContext,
+    fail_attempt,
     no_tier_answered,
     record_failure,
+    start_attempt,
 )
 from appliance.router.planner import Plan
 from appliance.streaming import StreamAssembler, replay_async
@@ -55,25 +57,14 @@ async def stream(
         if not tier.circuit.allow():
             continue
         assert tier.backend is not None
-        began = time.perf_counter()
-        attempt = Attempt(tier.name, tier.model, began, 0.0)
-        attempts.append(attempt)
+        attempt = start_attempt(tier, attempts)
         chunks = tier.backend.stream(pipeline.for_tier(prepared.req, tier, ctx.client)).__aiter__()
         try:
             first = await anext(chunks)
         except (BackendError, StopAsyncIteration) as exc:
-            kind = exc.kind if isinstance(exc, BackendError) else "empty_stream"
-            attempt.backend_s = time.perf_counter() - began
-            attempt.status = f"error:{kind}"
-            if isinstance(exc, BackendError):
-                record_failure(tier, exc)
-            else:
-                tier.circuit.record_failure()
-            reason = f"escalated:{kind}"
+            reason = fail_attempt(tier, attempt, exc)
             continue
-        except InvalidRequest:
-            raise
-        attempt.backend_s = time.perf_counter() - began
+        attempt.backend_s = time.perf_counter() - attempt.began
         headers = pipeline.miss_headers(prepared, ctx, tier, reason, attempts)
         relay = _Relay(pipeline, prepared, ctx, tier, attempts, reason)
         return ChatReply(headers, chunks=relay.run(first, chunks), after=relay.after)

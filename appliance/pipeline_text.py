@@ -20,12 +20,14 @@ from appliance.backends.registry import Tier
 from appliance.errors import BackendError, InvalidRequest
 from appliance.ledger.billing import Attempt, Outcome
 from appliance.pipeline import (
-    MAX_N,
     Pipeline,
     RequestContext,
     base_headers,
+    check_sampling,
+    fail_attempt,
     no_tier_answered,
     record_failure,
+    start_attempt,
 )
 from appliance.router.planner import build_plan, start_tier
 
@@ -41,12 +43,7 @@ def check_text_request(req: CompletionRequest) -> None:
     prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
     if not prompts or not all(prompts):
         raise InvalidRequest("`prompt` must be a non-empty string", param="prompt")
-    if req.n is not None and not 1 <= req.n <= MAX_N:
-        raise InvalidRequest(f"`n` must be between 1 and {MAX_N}", param="n")
-    if not 1 <= req.max_tokens <= 1_000_000:
-        raise InvalidRequest("`max_tokens` must be between 1 and 1000000", param="max_tokens")
-    if req.temperature is not None and not 0.0 <= req.temperature <= 2.0:
-        raise InvalidRequest("`temperature` must be between 0 and 2", param="temperature")
+    check_sampling(req.n, req.max_tokens, req.temperature, req.top_p)
 
 
 async def text_completion(
@@ -60,8 +57,7 @@ async def text_completion(
         if not tier.circuit.allow():
             continue
         assert tier.backend is not None
-        attempt = Attempt(tier.name, tier.model, time.perf_counter(), 0.0)
-        attempts.append(attempt)
+        attempt = start_attempt(tier, attempts)
         capped = _capped(req, tier, ctx)
         try:
             if req.stream:
@@ -70,12 +66,7 @@ async def text_completion(
             else:
                 completion = await tier.backend.text(capped)
         except (BackendError, StopAsyncIteration) as exc:
-            kind = exc.kind if isinstance(exc, BackendError) else "empty_stream"
-            attempt.backend_s = time.perf_counter() - attempt.began
-            attempt.status = f"error:{kind}"
-            if isinstance(exc, BackendError):
-                record_failure(tier, exc)
-            reason = f"escalated:{kind}"
+            reason = fail_attempt(tier, attempt, exc)
             continue
         attempt.backend_s = time.perf_counter() - attempt.began
         headers = {**base_headers(ctx, tier.name, reason, attempts), "x-appliance-cache": "bypass"}
