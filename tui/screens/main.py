@@ -32,6 +32,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.routing import RoutingScreen
 from tui.screens.threshold import ThresholdScreen
 from tui.screens.tiers import TiersScreen
+from tui.screens.traffic_edit import TrafficEditScreen
 from tui.widgets.budget_bars import BudgetBars
 from tui.widgets.connection_banner import ConnectionBanner
 from tui.widgets.request_feed import MAX_ROWS, RequestFeed
@@ -200,7 +201,7 @@ class MainScreen(Screen[None]):
         await self._edit_with_preview(TiersScreen, "Switch tiers?", "tiers updated")
 
     async def _edit_with_preview(
-        self, screen: type[RoutingScreen] | type[TiersScreen], question: str, done: str
+        self, screen: type[TrafficEditScreen], question: str, done: str
     ) -> None:
         """Edits that move traffic: show the preview over recent requests, then confirm."""
         config = await self._call("reading the config", self.client.config)

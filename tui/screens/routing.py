@@ -7,13 +7,9 @@ asked to confirm, or None when cancelled.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from appliance.admin.messages import ConfigPatch, LiveConfig, RequestEvent
@@ -25,25 +21,15 @@ from tui.preview import (
     parse_numbers,
     preview_split,
 )
+from tui.screens.traffic_edit import TrafficEdit, TrafficEditScreen
 
-RoutingEdit = tuple[ConfigPatch, str]
 
-
-class RoutingScreen(ModalScreen[RoutingEdit | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
-
+class RoutingScreen(TrafficEditScreen):
     def __init__(
         self, config: LiveConfig, recent: list[RequestEvent], cut_points_now: list[float]
     ) -> None:
-        super().__init__()
-        self._config = config
-        self._recent = recent
-        self._cut_points_now = cut_points_now
-        self._pending: RoutingEdit | None = None
-
-    @property
-    def _names(self) -> list[str]:
-        return [t.name for t in self._config.tiers]
+        super().__init__(config, recent, cut_points_now)
+        self._pending: TrafficEdit | None = None
 
     @property
     def _by_shares(self) -> bool:
@@ -91,7 +77,7 @@ class RoutingScreen(ModalScreen[RoutingEdit | None]):
             preview.update(self._pending[1])
         self.query_one("#apply", Button).disabled = self._pending is None
 
-    def _edit(self, text: str) -> RoutingEdit:
+    def _edit(self, text: str) -> TrafficEdit:
         values = parse_numbers(text)
         n_tiers = len(self._config.tiers)
         routed = [e for e in self._recent if is_routed(e)]
@@ -116,7 +102,3 @@ class RoutingScreen(ModalScreen[RoutingEdit | None]):
     def apply(self) -> None:
         if self._pending is not None:
             self.dismiss(self._pending)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

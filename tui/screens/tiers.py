@@ -3,32 +3,17 @@ points. Dismisses with `(patch, summary)` for the confirmation, or None."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Static
 
-from appliance.admin.messages import ConfigPatch, LiveConfig, RequestEvent
+from appliance.admin.messages import ConfigPatch
 from tui.preview import is_routed, preview_split
+from tui.screens.traffic_edit import TrafficEditScreen
 
-TiersEdit = tuple[ConfigPatch, str]
 
-
-class TiersScreen(ModalScreen[TiersEdit | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
-
-    def __init__(
-        self, config: LiveConfig, recent: list[RequestEvent], cut_points_now: list[float]
-    ) -> None:
-        super().__init__()
-        self._config = config
-        self._recent = recent
-        self._cut_points_now = cut_points_now
-
+class TiersScreen(TrafficEditScreen):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Tiers on/off", classes="dialog-title")
@@ -64,11 +49,8 @@ class TiersScreen(ModalScreen[TiersEdit | None]):
         if len(cuts) == len(self._config.tiers) - 1:
             routed = [e for e in self._recent if is_routed(e)]
             preview = preview_split(routed, cuts, self._config.tiers, enabled=enabled)
-            text += f" With the cut points in force, {preview.describe(self._names())}."
+            text += f" With the cut points in force, {preview.describe(self._names)}."
         return text
-
-    def _names(self) -> list[str]:
-        return [t.name for t in self._config.tiers]
 
     @on(Checkbox.Changed)
     def _update_preview(self) -> None:
@@ -85,7 +67,3 @@ class TiersScreen(ModalScreen[TiersEdit | None]):
             self.dismiss(None)
             return
         self.dismiss((ConfigPatch(tiers_enabled=changed), self._summary()))
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
