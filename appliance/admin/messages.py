@@ -68,22 +68,28 @@ class RoutingStats(msgspec.Struct):
 
 class GpuStats(msgspec.Struct):
     index: int
-    name: str
+    name: str | None = None
     utilization_percent: float | None = None
     memory_used_bytes: int | None = None
     memory_total_bytes: int | None = None
     temperature_c: float | None = None
     power_w: float | None = None
+    # (pid, GPU memory in bytes); empty where the driver does not let us see other processes.
+    processes: list[tuple[int, int]] = msgspec.field(default_factory=list)
 
 
 class SystemStats(msgspec.Struct):
+    """One sample of the server's load, taken by the daemon (`telemetry/system.py`)."""
+
     cpu_percent: float = 0.0
     ram_used_bytes: int = 0
     ram_total_bytes: int = 0
     process_rss_bytes: int = 0
     load_avg: list[float] = msgspec.field(default_factory=list)
     gpus: list[GpuStats] = msgspec.field(default_factory=list)
+    # Plainly "no NVIDIA GPU" where there is none: a normal state, not an error.
     gpu_error: str | None = None
+    taken_at: float = 0.0
 
 
 class LedgerHealth(msgspec.Struct):

@@ -11,8 +11,6 @@ import asyncio
 import time
 from typing import Any
 
-import msgspec
-
 from appliance.admin.messages import (
     CacheStats,
     ClientStats,
@@ -148,5 +146,4 @@ def _routing_stats(runtime: Runtime, now: float) -> RoutingStats:
 
 
 def _system_stats(runtime: Runtime) -> SystemStats:
-    sample = runtime.sampler.latest or runtime.sampler.sample()
-    return msgspec.convert(msgspec.to_builtins(sample), SystemStats)
+    return runtime.sampler.latest or runtime.sampler.sample()

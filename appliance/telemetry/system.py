@@ -18,36 +18,14 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import msgspec
 import psutil
+
+from appliance.admin.messages import GpuStats, SystemStats
 
 log = logging.getLogger("appliance.telemetry")
 
 NO_GPU = "no NVIDIA GPU"
 T = TypeVar("T")
-
-
-class GpuStats(msgspec.Struct, kw_only=True):
-    index: int
-    name: str | None = None
-    utilization_percent: float | None = None
-    memory_used_bytes: int | None = None
-    memory_total_bytes: int | None = None
-    temperature_c: float | None = None
-    power_w: float | None = None
-    # (pid, GPU memory in bytes); empty where the driver does not let us see other processes.
-    processes: list[tuple[int, int]] = msgspec.field(default_factory=list)
-
-
-class SystemStats(msgspec.Struct, kw_only=True):
-    taken_at: float
-    cpu_percent: float
-    ram_used_bytes: int
-    ram_total_bytes: int
-    load_avg: tuple[float, float, float]
-    process_rss_bytes: int
-    gpus: list[GpuStats] = msgspec.field(default_factory=list)
-    gpu_error: str | None = None
 
 
 class SystemSampler:
@@ -73,7 +51,7 @@ class SystemSampler:
             cpu_percent=psutil.cpu_percent(interval=None),
             ram_used_bytes=int(memory.total - memory.available),
             ram_total_bytes=int(memory.total),
-            load_avg=(load[0], load[1], load[2]),
+            load_avg=[load[0], load[1], load[2]],
             process_rss_bytes=int(self._process.memory_info().rss),
             gpus=gpus,
             gpu_error=gpu_error,
