@@ -17,7 +17,8 @@ from appliance.config import ConfigError, load_config
 # Packages that contribute subcommands; each has `cli.add_commands(subparsers)`.
 _COMMAND_MODULES = (
     "appliance.router.cli",
-    "appliance.ledger.cli",
+    "appliance.cli.keys",
+    "appliance.cli.report",
     "appliance.replay.cli",
     "tui.cli",
 )

@@ -19,8 +19,7 @@ from appliance.runtime import Runtime
 
 
 def create_app(config: Config, config_path: str | None = None) -> Litestar:
-    runtime = Runtime.build(config)
-    runtime.config_path = config_path
+    runtime = Runtime.build(config, config_path)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

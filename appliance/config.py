@@ -11,6 +11,7 @@ files present, cut points ascending). Every error names the key path, e.g.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import os
 import re
@@ -257,3 +258,10 @@ def load_config(path: str | Path | None = None) -> Config:
         # A relative state_dir is relative to the config file, not to wherever we were started.
         config = msgspec.structs.replace(config, state_dir=str(file.parent / config.state_dir))
     return config
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """The `--config PATH` option every operator command takes (then `load_config(args.config)`)."""
+    parser.add_argument(
+        "--config", default=None, metavar="PATH", help="config file (default: $APPLIANCE_CONFIG)"
+    )

@@ -11,6 +11,7 @@
     ├── BackendError          502 api_error   (one backend attempt failed; the pipeline escalates)
     │   ├── BackendTimeout    504
     │   ├── BackendRateLimited 429 (upstream said 429/402: the tier cools down)
+    │   ├── EmptyStream       502 (a stream ended before its first chunk)
     │   └── InvalidOutput     502 (answer failed the requested structured output)
     └── BackendUnavailable    503 service_unavailable (no tier could answer)
 
@@ -93,6 +94,10 @@ class BackendRateLimited(BackendError):
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class EmptyStream(BackendError):
+    kind = "empty_stream"
 
 
 class InvalidOutput(BackendError):

@@ -1,8 +1,14 @@
-"""Process-lifetime objects and their start/stop order; live reconfiguration.
+"""Process-lifetime objects, their start/stop order, and live reconfiguration.
 
 Built in the app's lifespan and reached by handlers through DI as `runtime`; never module
 globals. The HTTP port opens at once (`/healthz` answers) while models load in the background;
 `/readyz` says 503 until they have, and systemd hears READY=1 only then.
+
+Assembly happens in two steps, each all-or-nothing. `build` makes what is cheap and must fail
+start-up loudly when misconfigured (tiers, prices, ledger, keys, admin token, the router and
+its policy). `_load` then loads the models (encoder, cache index, local LLM) and assembles the
+`Pipeline` with every part required. Until then `pipeline` raises "still starting" (a 503):
+that is the one place anything checks whether a part exists.
 """
 
 from __future__ import annotations
@@ -24,13 +30,16 @@ from appliance.embedding.batcher import EmbeddingBatcher
 from appliance.embedding.encoder import Encoder
 from appliance.errors import BackendUnavailable
 from appliance.ledger.billing import Billing
-from appliance.ledger.db import Ledger, LedgerWriteError
+from appliance.ledger.budgets import BudgetTracker
+from appliance.ledger.db import LEDGER_FILE, Ledger, LedgerWriteError
 from appliance.ledger.prices import PriceTable
 from appliance.pipeline import Pipeline
+from appliance.pipeline.accounting import Accounting
 from appliance.reload import install_reload_handler
 from appliance.router.classifier import RouterClassifier
-from appliance.router.policy import RoutingPolicy, ScoreProfile
-from appliance.security import BudgetTracker, KeyStore, load_or_create_admin_token
+from appliance.router.policy import RoutingPolicy, ScoreProfile, build_policy, target_shares
+from appliance.security.admin_token import load_or_create_admin_token
+from appliance.security.keys import KeyStore
 from appliance.telemetry.bus import EventBus
 from appliance.telemetry.metrics import Metrics
 from appliance.telemetry.system import SystemSampler
@@ -39,40 +48,33 @@ log = logging.getLogger("appliance")
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def default_shares(n_tiers: int) -> list[float]:
-    """Without operator cut points: the hardest 5% to the top tier, 25% to the middle, rest
-    local (the case study's split). Two tiers: 80/20."""
-    if n_tiers == 2:
-        return [0.8, 0.2]
-    middle = [0.25 / (n_tiers - 2)] * (n_tiers - 2)
-    return [0.70, *middle, 0.05]
-
-
 @dataclass
 class Runtime:
     config: Config
     tiers: TierSet
-    pipeline: Pipeline
+    accounting: Accounting
+    classifier: RouterClassifier
+    policy: RoutingPolicy
     bus: EventBus
     metrics: Metrics
     keys: KeyStore
     admin_token: str
-    sampler: SystemSampler = field(default_factory=SystemSampler)
-    started_at: float = field(default_factory=time.time)
-    encoder: Encoder | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    status: str = "starting"
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _saved_overrides: dict[str, object] = field(default_factory=dict)
     # Why the ledger could not be opened (None when it is fine), for /admin/stats.
     ledger_error: str | None = None
-    _profile: ScoreProfile | None = None
-    _unhook_reload: Callable[[], None] | None = None
     # The file the config came from (None: defaults or $APPLIANCE_CONFIG), for SIGHUP.
     config_path: str | None = None
+    sampler: SystemSampler = field(default_factory=SystemSampler)
+    started_at: float = field(default_factory=time.time)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    status: str = "starting"
+    _pipeline: Pipeline | None = None
+    _embedder: EmbeddingBatcher | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _saved_overrides: dict[str, object] = field(default_factory=dict)
+    _unhook_reload: Callable[[], None] | None = None
 
     @classmethod
-    def build(cls, config: Config) -> Runtime:
+    def build(cls, config: Config, config_path: str | None = None) -> Runtime:
         state = config.state_path
         state.mkdir(parents=True, exist_ok=True)
         saved = overrides.load(state)
@@ -84,22 +86,28 @@ class Runtime:
             tier.is_free = price.input == 0 and price.output == 0
         bus, metrics = EventBus(), Metrics()
         bus.add_listener(metrics.observe)
-        ledger_error = None
-        try:
-            ledger: Ledger | None = Ledger(
-                state / "ledger.sqlite", max_size_mb=config.ledger.max_size_mb
-            )
-        except LedgerWriteError as exc:
-            # Serving beats accounting: answer requests, and say loudly what is not recorded.
-            log.error("LEDGER UNAVAILABLE, spend is NOT being recorded: %s", exc)
-            ledger, ledger_error = None, str(exc)
-        pipeline = Pipeline(
-            config, tiers, billing, bus, ledger=ledger, budgets=BudgetTracker(ledger)
-        )
+        ledger, ledger_error = _open_ledger(config)
+        accounting = Accounting(billing, BudgetTracker(ledger), bus, ledger, config.security)
+        # Loaded here, not in the background, so bad cut points fail start-up loudly.
+        classifier = RouterClassifier.load()
+        profile = ScoreProfile.from_metadata(classifier.metadata)
+        policy = _policy(config, profile)
         token = load_or_create_admin_token(
             state, config.security.admin_token, config.security.admin_token_file
         )
-        runtime = cls(config, tiers, pipeline, bus, metrics, KeyStore.open(state), token)
+        runtime = cls(
+            config,
+            tiers,
+            accounting,
+            classifier,
+            policy,
+            bus,
+            metrics,
+            KeyStore.open(state),
+            token,
+            ledger_error=ledger_error,
+            config_path=config_path,
+        )
         runtime._saved_overrides = saved
         if config.server.host not in _LOOPBACK and not runtime.keys.has_keys():
             log.warning(
@@ -107,17 +115,19 @@ class Runtime:
                 "spend on your tiers. Add keys with `appliance keys add NAME`.",
                 config.server.host,
             )
-        runtime.ledger_error = ledger_error
-        if len(tiers.tiers) > 1:
-            # Loaded here, not in the background, so bad cut points fail start-up loudly.
-            classifier = RouterClassifier.load()
-            runtime._profile = ScoreProfile.from_metadata(classifier.metadata)
-            pipeline.classifier = classifier
-            try:
-                pipeline.policy = runtime.build_policy(config)
-            except ValueError as exc:
-                raise ConfigError(f"config: {exc}") from None
         return runtime
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The assembled request path; a 503 until the models have loaded."""
+        if self._pipeline is None or not self.ready.is_set():
+            raise BackendUnavailable(f"The appliance is still starting ({self.status})")
+        return self._pipeline
+
+    @property
+    def cache(self) -> SemanticCache | None:
+        """The cache once opened (admin views work before the whole pipeline is ready)."""
+        return self._pipeline.cache if self._pipeline is not None else None
 
     async def start(self) -> None:
         self._unhook_reload = install_reload_handler(asyncio.get_running_loop(), self.reload)
@@ -128,22 +138,30 @@ class Runtime:
     async def _load(self) -> None:
         try:
             self._status("loading the encoder")
-            self.encoder = await asyncio.to_thread(Encoder)
-            embedder = EmbeddingBatcher(self.encoder)
-            embedder.start()
-            self.pipeline.embedder = embedder
-            self.pipeline.count_tokens = self.encoder.count_tokens
+            encoder = await asyncio.to_thread(Encoder)
+            self._embedder = EmbeddingBatcher(encoder)
+            self._embedder.start()
             # Opened even when disabled, so the operator can switch it on live.
             self._status("opening the cache")
-            self.pipeline.cache = await asyncio.to_thread(
+            cache = await asyncio.to_thread(
                 SemanticCache,
                 self.config.state_path / "cache",
                 self.config.cache,
-                self.encoder.dim,
-                self.encoder.sees_whole,
+                encoder.dim,
+                encoder.sees_whole,
             )
             self._status("loading models")
             await self.tiers.start()
+            self._pipeline = Pipeline(
+                self.config,
+                self.tiers,
+                self._embedder,
+                cache,
+                self.classifier,
+                self.policy,
+                self.accounting,
+                encoder.count_tokens,
+            )
             available = [t.name for t in self.tiers.tiers if t.is_available]
             log.info("ready; tiers available: %s", ", ".join(available) or "none")
             self.status = "ready"
@@ -162,31 +180,9 @@ class Runtime:
         self.status = text
         notify.notify(status=text)
 
-    def target_shares(self, config: Config | None = None) -> list[float] | None:
+    def target_shares(self) -> list[float] | None:
         """The shares in force: configured, else the default split; None with cut points."""
-        config = config or self.config
-        if config.router.cut_points is not None or len(config.tiers) < 2:
-            return None
-        return config.router.target_shares or default_shares(len(config.tiers))
-
-    def build_policy(self, config: Config) -> RoutingPolicy | None:
-        n = len(config.tiers)
-        if n < 2 or self._profile is None:
-            return None
-        router = config.router
-        shares = self.target_shares(config)
-        if shares is None:
-            assert router.cut_points is not None
-            return RoutingPolicy.fixed(router.cut_points, self._profile)
-        return RoutingPolicy.by_shares(shares, self._profile, window=router.window)
-
-    def ensure_ready(self) -> None:
-        if not self.ready.is_set():
-            raise BackendUnavailable(f"The appliance is still starting ({self.status})")
-
-    def count_tokens(self, text: str) -> int:
-        assert self.encoder is not None
-        return self.encoder.count_tokens(text)
+        return target_shares(self.config.router, len(self.config.tiers))
 
     # -- live reconfiguration -------------------------------------------------------------
 
@@ -196,33 +192,33 @@ class Runtime:
         fresh = overrides.apply_saved(load_config(self.config_path), self._saved_overrides)
         if [t.name for t in fresh.tiers] != [t.name for t in self.config.tiers]:
             raise ConfigError("config: tiers: adding, removing or renaming tiers needs a restart")
-        self._install(fresh, self.build_policy(fresh))
+        self._install(fresh, _policy(fresh, self._profile))
         log.info("configuration reloaded")
 
     def apply(self, patch: ConfigPatch) -> Config:
         """Validate, apply without restart, persist. Raises ConfigError (the caller's 400)."""
         config = overrides.apply_patch(self.config, patch)
-        try:
-            policy = self.build_policy(config)  # checks cut points against the model's range
-        except ValueError as exc:
-            raise ConfigError(f"config: {exc}") from None
+        policy = _policy(config, self._profile)  # checks cut points against the model's range
         merged = overrides.merge(self._saved_overrides, patch)
         overrides.save(self.config.state_path, merged)
         self._saved_overrides = merged
         self._install(config, policy)
         return config
 
-    def _install(self, config: Config, policy: RoutingPolicy | None) -> None:
-        self.config = config
-        self.pipeline.config = config
-        if self.pipeline.cache is not None:
-            self.pipeline.cache.config = config.cache
-        if policy is not None:
-            self.pipeline.policy = policy
+    @property
+    def _profile(self) -> ScoreProfile:
+        return ScoreProfile.from_metadata(self.classifier.metadata)
+
+    def _install(self, config: Config, policy: RoutingPolicy) -> None:
+        self.config, self.policy = config, policy
+        self.accounting.security = config.security
+        self.accounting.billing.update(config)
         for tier, tier_config in zip(self.tiers.tiers, config.tiers, strict=True):
             tier.enabled = tier_config.enabled
             tier.config = tier_config
-        self.pipeline.billing.update(config)
+        if self._pipeline is not None:
+            self._pipeline.config, self._pipeline.policy = config, policy
+            self._pipeline.cache.config = config.cache
 
     async def close(self) -> None:
         if self._unhook_reload is not None:
@@ -230,12 +226,28 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await self.tiers.close()
-        pipeline = self.pipeline
-        if pipeline.embedder is not None:
-            pipeline.embedder.close()
-        if pipeline.cache is not None:
-            await asyncio.to_thread(pipeline.cache.close)
-        if pipeline.ledger is not None:
-            pipeline.ledger.close()
+        if self._embedder is not None:
+            self._embedder.close()
+        if self._pipeline is not None:
+            await asyncio.to_thread(self._pipeline.cache.close)
+        if self.accounting.ledger is not None:
+            self.accounting.ledger.close()
         self.sampler.close()
         notify.notify(stopping=True)
+
+
+def _open_ledger(config: Config) -> tuple[Ledger | None, str | None]:
+    try:
+        path = config.state_path / LEDGER_FILE
+        return Ledger(path, max_size_mb=config.ledger.max_size_mb), None
+    except LedgerWriteError as exc:
+        # Serving beats accounting: answer requests, and say loudly what is not recorded.
+        log.error("LEDGER UNAVAILABLE, spend is NOT being recorded: %s", exc)
+        return None, str(exc)
+
+
+def _policy(config: Config, profile: ScoreProfile) -> RoutingPolicy:
+    try:
+        return build_policy(config.router, len(config.tiers), profile)
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 
-from appliance.api.schemas import (
+from appliance.schemas import (
     ChatCompletion,
     ChatCompletionChunk,
     Choice,

@@ -27,13 +27,13 @@ from appliance.admin.messages import (
     TierSetting,
 )
 from appliance.api.openai import decode_body
+from appliance.api.stats import build_stats
 from appliance.config import ConfigError
 from appliance.errors import AuthFailed, InvalidRequest
 from appliance.ledger.report import export_csv, export_dicts
 from appliance.runtime import Runtime
-from appliance.security import check_bearer
+from appliance.security.admin_token import check_bearer
 from appliance.telemetry.metrics import CONTENT_TYPE
-from appliance.telemetry.stats import build_stats
 
 _encoder = msgspec.json.Encoder()
 _HEARTBEAT_S = 15.0
@@ -47,10 +47,9 @@ async def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None: 
 
 def live_config(runtime: Runtime) -> LiveConfig:
     config = runtime.config
-    policy = runtime.pipeline.policy
     tiers = []
     for tier in runtime.tiers.tiers:
-        price = runtime.pipeline.billing.price(tier.name)
+        price = runtime.accounting.billing.price(tier.name)
         tiers.append(
             TierSetting(
                 tier.name, tier.model, tier.enabled, tier.is_available, price.input, price.output
@@ -59,7 +58,7 @@ def live_config(runtime: Runtime) -> LiveConfig:
     return LiveConfig(
         cache_enabled=config.cache.enabled,
         cache_threshold=config.cache.threshold,
-        cut_points=list(policy.cut_points().values) if policy is not None else [],
+        cut_points=list(runtime.policy.cut_points().values),
         target_shares=runtime.target_shares(),
         tiers=tiers,
         budgets={c.name: c.budget_usd_month for c in runtime.keys.list()},
@@ -114,7 +113,7 @@ class AdminController(Controller):
         self, request: Request[Any, Any, Any], runtime: Runtime
     ) -> InvalidateResult:
         req = decode_body(await request.body(), InvalidateRequest)
-        cache = runtime.pipeline.cache
+        cache = runtime.cache
         if cache is None:
             raise InvalidRequest("The cache is not open yet")
         if not (req.all or req.entry_id or req.scope or req.older_than_s is not None):
@@ -136,7 +135,7 @@ class AdminController(Controller):
         until: float | None = None,
         format: str = "json",
     ) -> Response[bytes]:
-        ledger = runtime.pipeline.ledger
+        ledger = runtime.accounting.ledger
         if ledger is None:
             raise InvalidRequest("No ledger is configured")
         if format == "csv":

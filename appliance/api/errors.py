@@ -15,8 +15,8 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from appliance.api.schemas import ErrorBody, ErrorDetail
 from appliance.errors import ApplianceError
+from appliance.schemas import ErrorBody, ErrorDetail
 
 log = logging.getLogger("appliance.api")
 _encoder = msgspec.json.Encoder()

@@ -18,7 +18,11 @@ from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
 from appliance.api.errors import error_body
-from appliance.api.schemas import (
+from appliance.errors import ApplianceError, AuthFailed, InvalidRequest, UnknownModel
+from appliance.pipeline import RequestContext
+from appliance.router.planner import AUTO
+from appliance.runtime import Runtime
+from appliance.schemas import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     Completion,
@@ -30,11 +34,7 @@ from appliance.api.schemas import (
     ModelCard,
     ModelList,
 )
-from appliance.errors import ApplianceError, AuthFailed, InvalidRequest, UnknownModel
-from appliance.pipeline import ANONYMOUS, RequestContext
-from appliance.pipeline_text import text_completion
-from appliance.router.planner import AUTO
-from appliance.runtime import Runtime
+from appliance.security.keys import ANONYMOUS
 
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
@@ -85,7 +85,6 @@ class OpenAIController(Controller):
     ) -> Response[bytes] | Stream:
         ctx = context(request, runtime)
         req = decode_body(await request.body(), ChatCompletionRequest)
-        runtime.ensure_ready()
         reply = await runtime.pipeline.chat(req, ctx)
         after = BackgroundTask(reply.after) if reply.after is not None else None
         if reply.chunks is not None:
@@ -96,7 +95,7 @@ class OpenAIController(Controller):
                 background=after,
             )
         return Response(
-            _encoder.encode(reply.completion),
+            _encoder.encode(reply.body),
             media_type="application/json",
             headers=reply.headers,
             background=after,
@@ -109,8 +108,7 @@ class OpenAIController(Controller):
         ctx = context(request, runtime)
         req = decode_body(await request.body(), CompletionRequest)
         ctx.request_id = f"cmpl-{ctx.request_id.removeprefix('chatcmpl-')}"
-        runtime.ensure_ready()
-        reply = await text_completion(runtime.pipeline, req, ctx)
+        reply = await runtime.pipeline.text(req, ctx)
         if reply.chunks is not None:
             return Stream(
                 sse(reply.chunks),
@@ -118,7 +116,7 @@ class OpenAIController(Controller):
                 headers={**reply.headers, "cache-control": "no-cache"},
             )
         return Response(
-            _encoder.encode(reply.completion), media_type="application/json", headers=reply.headers
+            _encoder.encode(reply.body), media_type="application/json", headers=reply.headers
         )
 
     @get("/models")
@@ -156,10 +154,9 @@ class OpenAIController(Controller):
         if req.dimensions is not None and req.dimensions != 384:
             raise InvalidRequest("this model has 384 dimensions", param="dimensions")
         context(request, runtime)
-        runtime.ensure_ready()
-        assert runtime.pipeline.embedder is not None
-        vectors = await runtime.pipeline.embedder.embed_many(texts)
-        tokens = sum(runtime.count_tokens(t) for t in texts)
+        pipeline = runtime.pipeline
+        vectors = await pipeline.embedder.embed_many(texts)
+        tokens = sum(pipeline.count_tokens(t) for t in texts)
         data = [
             EmbeddingData(index=i, embedding=_vector_out(v, req.encoding_format))
             for i, v in enumerate(vectors)

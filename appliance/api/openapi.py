@@ -21,7 +21,7 @@ from appliance.admin.messages import (
     RequestEvent,
     Stats,
 )
-from appliance.api.schemas import (
+from appliance.schemas import (
     ChatCompletion,
     ChatCompletionRequest,
     Completion,

@@ -1,7 +1,7 @@
 """The backend seam: one protocol every model server implements, nothing else.
 
 Health tracking, circuit breaking and escalation wrap a backend (`backends/circuit.py`,
-`pipeline.py`); they are not part of it. A backend raises only `errors.BackendError`
+`pipeline/cascade.py`); they are not part of it. A backend raises only `errors.BackendError`
 subclasses (or `InvalidRequest` when the upstream rejects the request itself), chained `from`
 the library's own error.
 """
@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from appliance.api.schemas import (
+from appliance.schemas import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,

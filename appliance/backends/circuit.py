@@ -28,6 +28,11 @@ class CircuitBreaker:
         self.opened_total = 0
 
     @property
+    def failures(self) -> int:
+        """Consecutive failures since the last success."""
+        return self._failures
+
+    @property
     def state(self) -> State:
         if self._open_until == 0.0:
             return "closed"

@@ -22,7 +22,10 @@ from typing import Any
 
 import msgspec
 
-from appliance.api.schemas import (
+from appliance.backends.base import BackendHealth
+from appliance.config import TierConfig, default_local_model
+from appliance.errors import BackendError, InvalidRequest
+from appliance.schemas import (
     ChatCompletion,
     ChatCompletionChunk,
     ChatCompletionRequest,
@@ -30,9 +33,6 @@ from appliance.api.schemas import (
     CompletionRequest,
     Usage,
 )
-from appliance.backends.base import BackendHealth
-from appliance.config import TierConfig, default_local_model
-from appliance.errors import BackendError, InvalidRequest
 
 _DONE = object()
 # Sampling parameters passed through to llama.cpp when the client set them.

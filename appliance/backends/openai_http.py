@@ -18,13 +18,6 @@ from typing import Any, TypeVar
 import msgspec
 import openai
 
-from appliance.api.schemas import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionRequest,
-    Completion,
-    CompletionRequest,
-)
 from appliance.backends.base import BackendHealth
 from appliance.config import TierConfig
 from appliance.errors import (
@@ -32,6 +25,13 @@ from appliance.errors import (
     BackendRateLimited,
     BackendTimeout,
     InvalidRequest,
+)
+from appliance.schemas import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
 )
 
 

@@ -14,6 +14,7 @@ from appliance.backends.circuit import CircuitBreaker
 from appliance.backends.llamacpp import LlamaCppBackend
 from appliance.backends.openai_http import MissingKey, OpenAIBackend
 from appliance.config import Config, TierConfig
+from appliance.errors import BackendError
 
 log = logging.getLogger("appliance.backends")
 
@@ -42,6 +43,16 @@ class Tier:
         return self.enabled and self.backend is not None and self.unavailable is None
 
     @property
+    def serving(self) -> Backend:
+        """The backend, for a tier a plan chose; an unavailable one fails like a dead tier."""
+        if self.backend is None or not self.is_available:
+            raise BackendError(f"tier {self.name} is not available")
+        return self.backend
+
+    def would_allow(self) -> bool:
+        return self.circuit.would_allow()
+
+    @property
     def status(self) -> str:
         if not self.enabled:
             return "disabled"
@@ -53,13 +64,6 @@ class Tier:
 @dataclass
 class TierSet:
     tiers: list[Tier] = field(default_factory=list)
-
-    def by_name(self, name: str) -> Tier | None:
-        return next((t for t in self.tiers if t.name == name), None)
-
-    def for_model(self, model: str) -> Tier | None:
-        """The tier a client pins by asking for its model or tier name."""
-        return next((t for t in self.tiers if model in (t.model, t.name)), None)
 
     async def start(self) -> None:
         for tier in self.tiers:

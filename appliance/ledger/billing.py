@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from appliance.admin.messages import RequestEvent
-from appliance.api.schemas import ChatCompletionRequest, Usage
 from appliance.config import Config, Price, TierConfig
-from appliance.ledger.db import LedgerRow
 from appliance.ledger.prices import PriceTable, baseline_tier, cost
+from appliance.ledger.rows import LedgerRow
+from appliance.schemas import ChatCompletionRequest, Usage
 
 # A chat message costs a few tokens of framing beyond its text in OpenAI-style templates.
 _TOKENS_PER_MESSAGE = 4
@@ -112,28 +111,6 @@ class Billing:
                 )
             )
         return rows
-
-    def event(self, outcome: Outcome, rows: list[LedgerRow]) -> RequestEvent:
-        final = next((r for r in reversed(rows) if r.status == "ok"), rows[-1] if rows else None)
-        return RequestEvent(
-            id=outcome.request_id,
-            time=outcome.started_wall,
-            client=outcome.client_name,
-            model=outcome.model_requested,
-            tier=final.tier if final else "none",
-            cache=outcome.cache,
-            route_reason=outcome.route_reason,
-            status=final.status if final else "error:no_tier",
-            latency_ms=outcome.latency_ms,
-            score=outcome.score,
-            prompt_tokens=final.prompt_tokens if final else 0,
-            completion_tokens=final.completion_tokens if final else 0,
-            cost_usd=sum(r.cost_usd for r in rows),
-            baseline_usd=sum(r.baseline_usd for r in rows),
-            attempts=len(rows),
-            stream=outcome.stream,
-            prompt=outcome.prompt_text,
-        )
 
 
 def estimate_usage(req: ChatCompletionRequest, text: str, count: Callable[[str], int]) -> Usage:

@@ -30,25 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from appliance.ledger.migrations import ROLLUP_BUCKET_S, ledger_migrations
+from appliance.ledger.migrations import ledger_migrations
+from appliance.ledger.rows import COLUMNS, INSERT, ROLLUP_UPSERT, LedgerRow, rollup
 
-_COLUMNS = (
-    "ts, request_id, attempt, client, tier, model, cache, route_score, route_reason, "
-    "prompt_tokens, completion_tokens, cached_tokens, cost_usd, baseline_usd, latency_ms, "
-    "status, estimated, stream"
-)
-_INSERT = f"INSERT INTO ledger ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"
 _MAX_BATCH_ROWS = 2000
-_ROLLUP_COLUMNS = (
-    "attempts, requests, answers, cost_usd, baseline_usd, prompt_tokens, completion_tokens, "
-    "cached_tokens, cache_hits, cache_lookups, escalations, failed_attempts, estimated_rows, "
-    "streamed_rows, latency_ms"
-)
-_ROLLUP_UPSERT = (
-    f"INSERT INTO ledger_rollup (bucket, client, tier, {_ROLLUP_COLUMNS}) "
-    f"VALUES ({', '.join('?' * 18)}) ON CONFLICT (bucket, client, tier) DO UPDATE SET "
-    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _ROLLUP_COLUMNS.split(", "))
-)
+
+LEDGER_FILE = "ledger.sqlite"
 
 
 class LedgerError(Exception):
@@ -61,96 +48,6 @@ class LedgerWriteError(LedgerError):
     Raised by `record()` so the caller knows the rows are *not* durable; the same message stays
     in `Ledger.health()` for the admin API and the TUI.
     """
-
-
-@dataclass(slots=True, kw_only=True)
-class LedgerRow:
-    """One attempt at answering one request: a cache hit, or one backend call.
-
-    Every request has exactly one row with `attempt` 0 (its cache hit, or its first backend
-    call); an escalated request adds one row per further attempt (1, 2, ...), so the cost of
-    the failed cheap try stays visible. Aggregates count requests, hits and escalations from
-    these numbers, so never write two rows with the same (request_id, attempt).
-
-    `cached_tokens` is the part of `prompt_tokens` the provider served from its prompt cache (a
-    subset, never extra). `baseline_usd` is what the baseline (frontier) tier would have
-    charged for the tokens of the answer the client got: set it on the attempt that produced
-    the answer and 0 on attempts that were superseded, because an all-frontier setup would
-    have made one call, not one per attempt. `estimated` marks token counts the pipeline
-    counted itself because the backend sent no usage. `ts` is unix time, when the attempt ended.
-    """
-
-    ts: float
-    request_id: str
-    client: str
-    tier: str
-    model: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    baseline_usd: float
-    latency_ms: float
-    attempt: int = 0
-    cache: str = "miss"  # "hit" | "miss" | "bypass"
-    route_score: float | None = None
-    route_reason: str = ""
-    cached_tokens: int = 0
-    status: str = "ok"  # "ok" | "error:<kind>"
-    estimated: bool = False
-    stream: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able, keys in column order (export, admin API)."""
-        return {name: getattr(self, name) for name in FIELDS}
-
-    def _params(self) -> tuple[Any, ...]:
-        return (
-            self.ts,
-            self.request_id,
-            self.attempt,
-            self.client,
-            self.tier,
-            self.model,
-            self.cache,
-            self.route_score,
-            self.route_reason,
-            self.prompt_tokens,
-            self.completion_tokens,
-            self.cached_tokens,
-            self.cost_usd,
-            self.baseline_usd,
-            self.latency_ms,
-            self.status,
-            int(self.estimated),
-            int(self.stream),
-        )
-
-    @classmethod
-    def _from_db(cls, r: tuple[Any, ...]) -> LedgerRow:
-        return cls(
-            ts=r[0],
-            request_id=r[1],
-            attempt=r[2],
-            client=r[3],
-            tier=r[4],
-            model=r[5],
-            cache=r[6],
-            route_score=r[7],
-            route_reason=r[8],
-            prompt_tokens=r[9],
-            completion_tokens=r[10],
-            cached_tokens=r[11],
-            cost_usd=r[12],
-            baseline_usd=r[13],
-            latency_ms=r[14],
-            status=r[15],
-            estimated=bool(r[16]),
-            stream=bool(r[17]),
-        )
-
-
-# Column (and `to_dict`) order, for exports.
-FIELDS = tuple(c.strip() for c in _COLUMNS.split(","))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,34 +69,6 @@ class _Pending:
     rows: list[LedgerRow]
     done: concurrent.futures.Future[None]
     waiting: bool = False
-
-
-def _rollup(rows: list[LedgerRow]) -> list[tuple[Any, ...]]:
-    """This batch's contribution to the hourly totals, one tuple per (hour, client, tier)."""
-    sums: dict[tuple[int, str, str], list[float]] = {}
-    for r in rows:
-        key = (int(r.ts // ROLLUP_BUCKET_S) * ROLLUP_BUCKET_S, r.client, r.tier)
-        v = sums.get(key)
-        if v is None:
-            v = sums[key] = [0.0] * 15
-        first = r.attempt == 0
-        ok = r.status == "ok"
-        v[0] += 1
-        v[1] += first
-        v[2] += ok
-        v[3] += r.cost_usd
-        v[4] += r.baseline_usd
-        v[5] += r.prompt_tokens
-        v[6] += r.completion_tokens
-        v[7] += r.cached_tokens
-        v[8] += r.cache == "hit"
-        v[9] += first and r.cache in ("hit", "miss")
-        v[10] += r.attempt == 1
-        v[11] += not ok
-        v[12] += r.estimated
-        v[13] += r.stream
-        v[14] += r.latency_ms
-    return [(*key, *v) for key, v in sums.items()]
 
 
 class Ledger:
@@ -338,8 +207,8 @@ class Ledger:
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_INSERT, [row._params() for row in rows])
-            conn.executemany(_ROLLUP_UPSERT, _rollup(rows))
+            conn.executemany(INSERT, [row.params() for row in rows])
+            conn.executemany(ROLLUP_UPSERT, rollup(rows))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
@@ -387,7 +256,7 @@ class Ledger:
         self, since: float | None = None, until: float | None = None, limit: int | None = None
     ) -> list[LedgerRow]:
         """Rows with `since <= ts < until`, oldest first."""
-        sql = f"SELECT {_COLUMNS} FROM ledger WHERE ts >= ? AND ts < ? ORDER BY ts, id"
+        sql = f"SELECT {COLUMNS} FROM ledger WHERE ts >= ? AND ts < ? ORDER BY ts, id"
         params: tuple[Any, ...] = (
             -math.inf if since is None else since,
             math.inf if until is None else until,
@@ -395,7 +264,7 @@ class Ledger:
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
-        return [LedgerRow._from_db(r) for r in self.query(sql, params)]
+        return [LedgerRow.from_db(r) for r in self.query(sql, params)]
 
     # -- lifetime -----------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from appliance.ledger import aggregates
-from appliance.ledger.db import FIELDS, Ledger
+from appliance.ledger.db import Ledger
+from appliance.ledger.rows import FIELDS
 
 
 def _usd(value: float) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 
 import msgspec
 
-from appliance.api.schemas import ChatCompletionRequest, ChatMessage
 from appliance.errors import ApplianceError
 from appliance.replay.simulate import Progress, ReplayError, Simulation
+from appliance.schemas import ChatCompletionRequest, ChatMessage
 
 DEFAULT_LIMIT = 20
 DEFAULT_MAX_TOKENS = 256

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from appliance.api.schemas import ChatCompletionRequest, ChatMessage
+from appliance.schemas import ChatCompletionRequest, ChatMessage
 
 LogFormat = Literal["auto", "openai-jsonl", "csv"]
 CSV_COLUMNS = (

@@ -5,12 +5,12 @@ token counts used for pricing and the before/after arithmetic. It must not read 
 (`reader`, `report`), and never touches the live state dir: the cache is a fresh
 `SemanticCache` in a temporary directory, deleted afterwards.
 
-The stages mirror `pipeline.py` so the audit shows what the gateway would do:
+The stages mirror `pipeline/chat.py` so the audit shows what the gateway would do:
   key (`cache.scope.build_key`, every request as model `auto`, namespace `shared`)
   -> embed (batched, deduplicated, length-sorted: embedding does not depend on cache state)
   -> cache lookup then store, strictly one request after another, so request i sees exactly
      the entries of requests before it (a repeat hits, a paraphrase hits if the guards agree)
-  -> route the misses (`RoutingPolicy` built as `Runtime.build_policy` builds it, fed in
+  -> route the misses (`RoutingPolicy` from `policy.build_policy`, as the gateway builds it, fed in
      order, so a share-based policy's rolling window moves as it would live)
   -> price with the same `PriceTable` and `cost()` the ledger uses.
 TTL is judged in log time, not wall time: an entry older than `cache.ttl_days` by the log's
@@ -39,6 +39,8 @@ from appliance.config import CacheConfig, Config, Price
 from appliance.ledger.prices import PriceTable, baseline_tier
 from appliance.replay.reader import LogRecord
 from appliance.replay.summary import Summary, summarise
+from appliance.router import policy
+from appliance.router.planner import cascade
 from appliance.router.policy import RoutingPolicy, ScoreProfile
 
 # Used when the log has no completion count and no response text: the median of the log's
@@ -310,18 +312,12 @@ def _scratch_root() -> str | None:
 
 
 def build_policy(config: Config, metadata: dict[str, Any]) -> RoutingPolicy | None:
-    """The policy exactly as `Runtime.build_policy` makes it from the same config."""
-    from appliance.runtime import default_shares
-
+    """The policy exactly as the gateway builds it from the same config; None for one tier
+    (nothing to route)."""
     n = len(config.tiers)
     if n < 2:
         return None
-    profile = ScoreProfile.from_metadata(metadata)
-    router = config.router
-    if router.cut_points is not None:
-        return RoutingPolicy.fixed(router.cut_points, profile)
-    shares = router.target_shares or default_shares(n)
-    return RoutingPolicy.by_shares(shares, profile, window=router.window)
+    return policy.build_policy(config.router, n, ScoreProfile.from_metadata(metadata))
 
 
 def route(sim: Simulation, cache: CachePass, assign: Callable[[float], int] | None) -> list[int]:
@@ -336,7 +332,7 @@ def route(sim: Simulation, cache: CachePass, assign: Callable[[float], int] | No
             tiers.append(-1)
             continue
         start = top if assign is None or sim.scores is None else assign(float(sim.scores[i]))
-        order = list(range(start, top + 1)) + list(range(start - 1, -1, -1))
+        order = cascade(range(top + 1), start)
         tiers.append(next((t for t in order if enabled[t]), start))
     return tiers
 

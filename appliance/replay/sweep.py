@@ -8,7 +8,7 @@ re-routing of the misses.
 Cut points for a target share come from the replay's own miss scores (their quantiles), not
 from the training profile: the question is "what if 90% of *this* traffic went down", and a
 log's score distribution is rarely the training one. Lower tiers split the share in the
-proportions of the default split (`runtime.default_shares`).
+proportions of the default split (`policy.default_shares`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from appliance.replay.simulate import Progress, Simulation, route, run_cache
 from appliance.replay.summary import Summary, summarise
-from appliance.router.policy import cut_points_for_shares
+from appliance.router.policy import cut_points_for_shares, default_shares
 
 DEFAULT_THRESHOLDS = (0.90, 0.92, 0.94, 0.96, 0.98)
 DEFAULT_SHARES_DOWN = (0.5, 0.7, 0.8, 0.9, 0.95)
@@ -36,8 +36,6 @@ class SweepRow:
 
 def shares_for(down: float, n_tiers: int) -> list[float]:
     """Per-tier shares with `down` of the traffic below the top tier."""
-    from appliance.runtime import default_shares
-
     lower = default_shares(n_tiers)[:-1]
     total = sum(lower)
     return [down * share / total for share in lower] + [1.0 - down]

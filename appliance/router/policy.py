@@ -1,9 +1,10 @@
 """Score -> tier: the operator's cut points, or target traffic shares turned into cut points.
 
 It owns mapping a complexity score in [0, 1] to a tier index 0..n-1 and validating the knobs
-that control it. It must not score prompts, call backends or know about health, budgets or the
-cascade; the pipeline applies those after the policy has picked a tier. No I/O beyond reading
-the `router.json` it is handed.
+that control it, and it is the single source of that policy: the gateway (`runtime`) and the
+offline audit (`replay`) both build theirs with `build_policy`. It must not score prompts,
+call backends or know about health, budgets or the cascade; the pipeline applies those after
+the policy has picked a tier. No I/O beyond reading the `router.json` it is handed.
 
 Two ways to set it, because operators think in both: raw cut points ("scores from 0.62 up go
 to the frontier") or shares ("at most 10% of traffic to the frontier"). Shares are turned into
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from appliance.config import RouterConfig
 
 DEFAULT_WINDOW = 2000
 # Fewer live scores than this and the window's quantiles are noisier than the training ones.
@@ -146,9 +149,9 @@ class RoutingPolicy:
     ) -> None:
         if (cut_points is None) == (shares is None):
             raise ValueError("router: set exactly one of cut_points or tier_shares")
-        if n_tiers < 2:
+        if n_tiers < 2 and not (n_tiers == 1 and cut_points == CutPoints(())):
             raise ValueError(f"router.tiers: need at least two tiers, got {n_tiers}")
-        if cut_points is not None:
+        if cut_points is not None and n_tiers > 1:
             cut_points.validate(profile)
             if len(cut_points.values) != n_tiers - 1:
                 raise ValueError(
@@ -172,6 +175,11 @@ class RoutingPolicy:
         self._min_window = min_window
         self._recent: deque[float] = deque(maxlen=window)
         self._lock = threading.Lock()
+
+    @classmethod
+    def single(cls, profile: ScoreProfile) -> RoutingPolicy:
+        """One tier: every score maps to it (there is nothing to route)."""
+        return cls(1, profile, cut_points=CutPoints(()))
 
     @classmethod
     def fixed(cls, cut_points: Sequence[float], profile: ScoreProfile) -> RoutingPolicy:
@@ -215,3 +223,31 @@ class RoutingPolicy:
         """Record the score in the window, then return its tier index."""
         self.observe(score)
         return self.tier(score)
+
+
+def default_shares(n_tiers: int) -> list[float]:
+    """Without operator cut points: the hardest 5% to the top tier, 25% to the middle, rest
+    local (the case study's split). Two tiers: 80/20."""
+    if n_tiers == 2:
+        return [0.8, 0.2]
+    middle = [0.25 / (n_tiers - 2)] * (n_tiers - 2)
+    return [0.70, *middle, 0.05]
+
+
+def target_shares(router: RouterConfig, n_tiers: int) -> list[float] | None:
+    """The shares in force: configured, else the default split; None with cut points."""
+    if router.cut_points is not None or n_tiers < 2:
+        return None
+    return router.target_shares or default_shares(n_tiers)
+
+
+def build_policy(router: RouterConfig, n_tiers: int, profile: ScoreProfile) -> RoutingPolicy:
+    """The policy the config asks for. Raises ValueError naming the bad key (cut points
+    outside the model's range, shares that do not sum to 1)."""
+    if n_tiers < 2:
+        return RoutingPolicy.single(profile)
+    shares = target_shares(router, n_tiers)
+    if shares is None:
+        assert router.cut_points is not None
+        return RoutingPolicy.fixed(router.cut_points, profile)
+    return RoutingPolicy.by_shares(shares, profile, window=router.window)

@@ -11,13 +11,27 @@ business. Spill only reads load from a healthy server; unknown load (None) never
 
 from __future__ import annotations
 
-from appliance.backends.base import BackendHealth
+from typing import Protocol
+
+
+class Load(Protocol):
+    """What spill reads of a backend's health (`backends.base.BackendHealth` has it)."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def queue_depth(self) -> int | None: ...
+
+    @property
+    def kv_cache_usage(self) -> float | None: ...
+
 
 SPILL_QUEUE = "spill:queue"
 SPILL_KV_CACHE = "spill:kv-cache"
 
 
-def should_spill(health: BackendHealth, queue_depth_limit: int, kv_limit: float) -> str | None:
+def should_spill(health: Load, queue_depth_limit: int, kv_limit: float) -> str | None:
     """The route reason for spilling this request, or None to keep it local.
 
     `queue_depth_limit` is the number of waiting requests at which to spill

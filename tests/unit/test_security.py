@@ -11,14 +11,11 @@ import pytest
 
 from appliance.config import ConfigError
 from appliance.ledger.aggregates import month_bounds
-from appliance.ledger.db import Ledger, LedgerRow
-from appliance.security import (
-    BudgetTracker,
-    Client,
-    KeyStore,
-    check_bearer,
-    load_or_create_admin_token,
-)
+from appliance.ledger.budgets import BudgetTracker
+from appliance.ledger.db import Ledger
+from appliance.ledger.rows import LedgerRow
+from appliance.security.admin_token import check_bearer, load_or_create_admin_token
+from appliance.security.keys import Client, KeyStore
 
 
 class _Clock:

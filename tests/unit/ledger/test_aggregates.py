@@ -21,9 +21,11 @@ from appliance.ledger.aggregates import (
     summarize,
     window_stats,
 )
-from appliance.ledger.db import Ledger, LedgerRow
-from appliance.ledger.migrations import Migrations, m001_initial
+from appliance.ledger.db import Ledger
+from appliance.ledger.migrations import m001_initial
 from appliance.ledger.prices import cost
+from appliance.ledger.rows import LedgerRow
+from appliance.migrations import Migrations
 
 GPT4O = Price(input=2.5, output=10.0, cached_input=1.25)
 NOW = time.mktime((2026, 11, 15, 12, 0, 0, 0, 0, -1))

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.ledger.db import Ledger, LedgerRow, LedgerWriteError
+from appliance.ledger.db import Ledger, LedgerWriteError
+from appliance.ledger.rows import LedgerRow
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -175,7 +176,8 @@ _WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from appliance.ledger.db import Ledger, LedgerRow
+    from appliance.ledger.db import Ledger
+    from appliance.ledger.rows import LedgerRow
 
     async def main() -> None:
         ledger = Ledger(Path(sys.argv[1]))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.ledger.db import Ledger, LedgerRow
+from appliance.ledger.db import Ledger
 from appliance.ledger.report import export_csv, export_dicts, render_report
+from appliance.ledger.rows import LedgerRow
 
 NOW = time.mktime((2026, 11, 15, 12, 0, 0, 0, 0, -1))
 

@@ -10,7 +10,6 @@ import msgspec
 import numpy as np
 import pytest
 
-from appliance.api.schemas import ChatCompletionRequest, ChatMessage
 from appliance.config import Config, LedgerConfig, Price, RouterConfig
 from appliance.embedding.encoder import Encoder
 from appliance.replay import simulate
@@ -19,6 +18,7 @@ from appliance.replay.reader import LogRecord
 from appliance.replay.summary import Summary
 from appliance.replay.sweep import sweep
 from appliance.router.classifier import DEFAULT_MODEL_DIR
+from appliance.schemas import ChatCompletionRequest, ChatMessage
 
 DAY = 86400.0
 

@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 import msgspec
 
-from appliance.api.schemas import ChatCompletion, ChatCompletionRequest, ChatMessage
 from appliance.errors import InvalidOutput, InvalidRequest
+from appliance.schemas import ChatCompletion, ChatCompletionRequest, ChatMessage
 
 
 def wants_structured(req: ChatCompletionRequest) -> bool:

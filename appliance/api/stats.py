@@ -1,4 +1,5 @@
-"""Assembles `/admin/stats`: the ledger's aggregates, cache, tiers, clients, routing, system.
+"""Assembles `/admin/stats` from the runtime: the ledger's aggregates, cache, tiers, clients,
+routing, system.
 
 Everything here is read-only and cheap enough for a TUI polling once a second: the ledger
 part is a few indexed SQL sums over hourly roll-ups (run in a worker thread), the rest is
@@ -37,16 +38,16 @@ def _money(window: dict[str, Any]) -> Money:
 
 
 async def build_stats(runtime: Runtime) -> Stats:
-    pipeline = runtime.pipeline
+    ledger = runtime.accounting.ledger
     now = time.time()
     summary: dict[str, Any] | None = None
     ledger_health = LedgerHealth(ok=runtime.ledger_error is None, error=runtime.ledger_error)
-    if pipeline.ledger is not None:
-        health = pipeline.ledger.health()
+    if ledger is not None:
+        health = ledger.health()
         ledger_health = LedgerHealth(ok=health.ok, error=health.last_error)
         try:
             summary = await asyncio.to_thread(
-                summarize, pipeline.ledger, now, runtime.config.ledger.server_monthly_usd
+                summarize, ledger, now, runtime.config.ledger.server_monthly_usd
             )
         except Exception as exc:  # a broken disk must not take the stats page down
             ledger_health = LedgerHealth(ok=False, error=f"cannot read the ledger: {exc}")
@@ -83,7 +84,7 @@ async def build_stats(runtime: Runtime) -> Stats:
 def _cache_stats(runtime: Runtime, summary: dict[str, Any] | None) -> CacheStats:
     config = runtime.config.cache
     stats = CacheStats(enabled=config.enabled, threshold=config.threshold)
-    cache = runtime.pipeline.cache
+    cache = runtime.cache
     if cache is not None:
         raw = cache.stats()
         stats.entries = int(raw.get("entries", 0))  # type: ignore[call-overload]
@@ -100,7 +101,7 @@ async def _tier_stats(
 ) -> list[TierStats]:
     out = []
     for tier in runtime.tiers.tiers:
-        price = runtime.pipeline.billing.price(tier.name)
+        price = runtime.accounting.billing.price(tier.name)
         row = by_tier.get(tier.name, {})
         stats = TierStats(
             name=tier.name,
@@ -124,10 +125,10 @@ async def _tier_stats(
 
 
 def _client_stats(runtime: Runtime, by_client: dict[str, Any]) -> list[ClientStats]:
-    budgets = runtime.pipeline.budgets
+    budgets = runtime.accounting.budgets
     out = []
     for client in runtime.keys.list():
-        spent = budgets.spent(client.id) if budgets is not None else 0.0
+        spent = budgets.spent(client.id)
         out.append(ClientStats(client.name, client.namespace, spent, client.budget_usd_month))
     if "anonymous" in by_client:
         out.append(ClientStats("anonymous", "shared", by_client["anonymous"]["cost_usd"]))
@@ -135,9 +136,8 @@ def _client_stats(runtime: Runtime, by_client: dict[str, Any]) -> list[ClientSta
 
 
 def _routing_stats(runtime: Runtime, now: float) -> RoutingStats:
-    policy = runtime.pipeline.policy
     return RoutingStats(
-        cut_points=list(policy.cut_points().values) if policy is not None else [],
+        cut_points=list(runtime.policy.cut_points().values),
         target_shares=runtime.target_shares(),
         score_histogram=runtime.bus.score_histogram(),
         escalations=runtime.bus.escalations,

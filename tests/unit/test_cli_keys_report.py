@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import pytest
 
-from appliance.ledger.cli import add_commands
-from appliance.ledger.db import Ledger, LedgerRow
-from appliance.security import KeyStore
+from appliance.__main__ import build_parser
+from appliance.ledger.db import Ledger
+from appliance.ledger.rows import LedgerRow
+from appliance.security.keys import KeyStore
 
 
 def _run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="appliance")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     status: int = args.func(args)
     return status
 

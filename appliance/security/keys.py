@@ -1,9 +1,8 @@
-"""Who is calling: client API keys (-> name, cache namespace, budget), the admin token, and
-each client's month-to-date spend against its budget.
+"""Who is calling: client API keys -> name, cache namespace, budget and token cap.
 
-It owns the key store (`keys.sqlite` under the state dir), key hashing and comparison, the
-admin token file, and the in-memory budget counters. It must not decide what happens when a
-budget runs out (`security.on_budget_exceeded`, applied by the pipeline) nor speak HTTP.
+It owns the key store (`keys.sqlite` under the state dir), key hashing and comparison. It
+must not count spend (`ledger/budgets.py`), decide what happens when a budget runs out
+(`security.on_budget_exceeded`, applied by the pipeline) nor speak HTTP.
 
 Keys live in their own file, not in the ledger, because their lifecycle differs: the ledger
 may be exported, rotated or deleted to start a fresh month of accounting without locking
@@ -30,14 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.config import ConfigError
-from appliance.ledger.aggregates import month_bounds, month_spend_by_client
-from appliance.ledger.db import Ledger
-from appliance.ledger.migrations import Migrations
+from appliance.migrations import Migrations
 
 KEY_PREFIX = "sk-appl-"
 KEYS_FILE = "keys.sqlite"
-ADMIN_TOKEN_FILE = "admin_token"
 SHARED_NAMESPACE = "shared"
 _LOOKUP_HEX = 16
 
@@ -56,6 +51,9 @@ class Client:
     revoked_at: float | None = None
     # Cap on `max_tokens` for this client's requests (applied before any tier cap).
     max_tokens: int | None = None
+
+
+ANONYMOUS = Client(id="anonymous", name="anonymous", namespace=SHARED_NAMESPACE)
 
 
 key_migrations = Migrations("keys")
@@ -267,108 +265,3 @@ class KeyStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-
-def load_or_create_admin_token(state_dir: Path, configured: str = "", token_file: str = "") -> str:
-    """The admin API token: `security.admin_token`, else the contents of
-    `security.admin_token_file`, else `<state_dir>/admin_token`, created 0600 on first start.
-
-    The file is created with O_EXCL so two processes starting at once agree on one token.
-    """
-    if configured:
-        return configured
-    if token_file:
-        path = Path(token_file).expanduser()
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"config: security.admin_token_file: cannot read {path}: {exc}"
-            ) from None
-        if not token:
-            raise ConfigError(f"config: security.admin_token_file: {path} is empty")
-        return token
-    path = Path(state_dir) / ADMIN_TOKEN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        token = path.read_text(encoding="utf-8").strip()
-        if token:
-            if path.stat().st_mode & 0o077:
-                os.chmod(path, 0o600)  # a copied-in file: readable only by us from now on
-            return token
-        # An empty file (a crash between create and write): fill it.
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(token + "\n")
-    os.chmod(path, 0o600)
-    return token
-
-
-def check_bearer(header_value: str | None, token: str) -> bool:
-    """Whether an `Authorization` header carries `Bearer <token>`; timing-safe.
-    An empty configured token never matches (fail closed)."""
-    if not token or not header_value:
-        return False
-    scheme, _, given = header_value.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(
-        given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8")
-    )
-
-
-class BudgetTracker:
-    """Month-to-date spend per client id, in memory, for a check on every request.
-
-    Seeded from the ledger at start (one indexed SQL sum), then kept current by `add()` after
-    each ledger write. At the first use after the local month ends, the counters are reseeded
-    from the ledger for the new month rather than just zeroed, so rows written around midnight
-    are not lost.
-    """
-
-    def __init__(
-        self, ledger: Ledger | None = None, *, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._ledger = ledger
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._spent: dict[str, float] = {}
-        self._month_start = 0.0
-        self._month_end = 0.0
-        self._roll(clock())
-
-    def _roll(self, now: float) -> None:
-        self._month_start, self._month_end = month_bounds(now)
-        self._spent = month_spend_by_client(self._ledger, self._month_start) if self._ledger else {}
-
-    def _current(self) -> dict[str, float]:
-        now = self._clock()
-        if not self._month_start <= now < self._month_end:
-            self._roll(now)
-        return self._spent
-
-    def add(self, client_id: str, usd: float) -> None:
-        with self._lock:
-            spent = self._current()
-            spent[client_id] = spent.get(client_id, 0.0) + usd
-
-    def spent(self, client_id: str) -> float:
-        with self._lock:
-            return self._current().get(client_id, 0.0)
-
-    def remaining(self, client: Client) -> float | None:
-        """USD left this month; None when the client has no budget."""
-        if client.budget_usd_month is None:
-            return None
-        return max(client.budget_usd_month - self.spent(client.id), 0.0)
-
-    def is_exhausted(self, client: Client) -> bool:
-        remaining = self.remaining(client)
-        return remaining is not None and remaining <= 0.0
-
-    def snapshot(self) -> dict[str, float]:
-        with self._lock:
-            return dict(self._current())

@@ -1,10 +1,10 @@
-"""The operator's ledger and key commands: `appliance keys add|list|revoke` and `appliance
-report`. `add_commands()` hangs them on the main argparse parser; each sets `func`, which
-`__main__` calls with the parsed namespace and whose int is the exit status.
+"""`appliance keys add|list|revoke`: the operator's client-key commands.
 
-They work on the files a running daemon uses (`<state_dir>/ledger.sqlite`, `keys.sqlite`);
+`add_commands()` hangs them on the main argparse parser; each sets `func`, which `__main__`
+calls with the parsed namespace and whose int is the exit status. They work on the files a
+running daemon uses (`<state_dir>/keys.sqlite`, and the ledger for this month's spend);
 SQLite's locking makes that safe, and the daemon notices key changes within a second or two.
-This module must not hold logic of its own beyond argument handling and printing.
+No logic beyond argument handling and printing.
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from appliance.config import Config, ConfigError, load_config
-from appliance.ledger.aggregates import month_bounds, month_spend_by_client, parse_month
-from appliance.ledger.db import Ledger, LedgerError
-from appliance.ledger.report import render_report
-from appliance.security import KEYS_FILE, KeyStore
-
-LEDGER_FILE = "ledger.sqlite"
+from appliance.config import ConfigError, add_config_option, load_config
+from appliance.ledger.aggregates import month_bounds, month_spend_by_client
+from appliance.ledger.db import LEDGER_FILE, Ledger
+from appliance.security.keys import KeyStore
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,29 +37,18 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     add.add_argument(
         "--max-tokens", type=int, default=None, metavar="N", help="cap on max_tokens per request"
     )
-    _config_option(add)
+    add_config_option(add)
     add.set_defaults(func=_keys_add)
 
     listing = keys_sub.add_parser("list", help="list active client keys and spend this month")
     listing.add_argument("--all", action="store_true", help="include revoked keys")
-    _config_option(listing)
+    add_config_option(listing)
     listing.set_defaults(func=_keys_list)
 
     revoke = keys_sub.add_parser("revoke", help="revoke a client key by name or id")
     revoke.add_argument("name_or_id")
-    _config_option(revoke)
+    add_config_option(revoke)
     revoke.set_defaults(func=_keys_revoke)
-
-    report = subparsers.add_parser("report", help="monthly cost before vs after, savings")
-    report.add_argument("--month", default=None, metavar="YYYY-MM", help="default: this month")
-    _config_option(report)
-    report.set_defaults(func=_report)
-
-
-def _config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", default=None, metavar="PATH", help="config file (default: $APPLIANCE_CONFIG)"
-    )
 
 
 def _fail(message: str, status: int = 2) -> int:
@@ -71,13 +56,9 @@ def _fail(message: str, status: int = 2) -> int:
     return status
 
 
-def _load(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
-
-
 def _keys_add(args: argparse.Namespace) -> int:
     try:
-        store = KeyStore.open(_load(args).state_path)
+        store = KeyStore.open(load_config(args.config).state_path)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
@@ -100,7 +81,7 @@ def _keys_add(args: argparse.Namespace) -> int:
 
 def _keys_list(args: argparse.Namespace) -> int:
     try:
-        config = _load(args)
+        config = load_config(args.config)
     except ConfigError as exc:
         return _fail(str(exc))
     store = KeyStore.open(config.state_path)
@@ -137,7 +118,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 def _keys_revoke(args: argparse.Namespace) -> int:
     try:
-        store = KeyStore.open(_load(args).state_path)
+        store = KeyStore.open(load_config(args.config).state_path)
     except ConfigError as exc:
         return _fail(str(exc))
     try:
@@ -147,36 +128,4 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     if not revoked:
         return _fail(f"keys: no active client named or with id {args.name_or_id!r}", 1)
     print(f"revoked {args.name_or_id}")
-    return 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    try:
-        config = _load(args)
-    except ConfigError as exc:
-        return _fail(str(exc))
-    if args.month is not None:
-        try:
-            parse_month(args.month)  # before any file is created for a typo
-        except ValueError as exc:
-            return _fail(str(exc))
-    names: dict[str, str] = {}
-    keys_path: Path = config.state_path / KEYS_FILE
-    if keys_path.exists():
-        store = KeyStore(keys_path)
-        try:
-            names = {c.id: c.name for c in store.list(include_revoked=True)}
-        finally:
-            store.close()
-    try:
-        with Ledger(config.state_path / LEDGER_FILE) as ledger:
-            text = render_report(
-                ledger,
-                args.month,
-                server_monthly_usd=config.ledger.server_monthly_usd,
-                client_names=names,
-            )
-    except LedgerError as exc:
-        return _fail(str(exc), 1)
-    sys.stdout.write(text)
     return 0

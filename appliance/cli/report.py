@@ -1,0 +1,62 @@
+"""`appliance report`: the month's cost before (all-frontier baseline) vs after.
+
+`add_commands()` hangs it on the main argparse parser; `func` returns the exit status. It reads
+the file a running daemon writes (`<state_dir>/ledger.sqlite`; SQLite's locking makes that
+safe) and the key store only for client names. No logic beyond arguments and printing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from appliance.config import ConfigError, add_config_option, load_config
+from appliance.ledger.aggregates import parse_month
+from appliance.ledger.db import LEDGER_FILE, Ledger, LedgerError
+from appliance.ledger.report import render_report
+from appliance.security.keys import KEYS_FILE, KeyStore
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = subparsers.add_parser("report", help="monthly cost before vs after, savings")
+    report.add_argument("--month", default=None, metavar="YYYY-MM", help="default: this month")
+    add_config_option(report)
+    report.set_defaults(func=_report)
+
+
+def _fail(message: str, status: int = 2) -> int:
+    print(f"appliance: {message}", file=sys.stderr)
+    return status
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if args.month is not None:
+        try:
+            parse_month(args.month)  # before any file is created for a typo
+        except ValueError as exc:
+            return _fail(str(exc))
+    names: dict[str, str] = {}
+    keys_path: Path = config.state_path / KEYS_FILE
+    if keys_path.exists():
+        store = KeyStore(keys_path)
+        try:
+            names = {c.id: c.name for c in store.list(include_revoked=True)}
+        finally:
+            store.close()
+    try:
+        with Ledger(config.state_path / LEDGER_FILE) as ledger:
+            text = render_report(
+                ledger,
+                args.month,
+                server_monthly_usd=config.ledger.server_monthly_usd,
+                client_names=names,
+            )
+    except LedgerError as exc:
+        return _fail(str(exc), 1)
+    sys.stdout.write(text)
+    return 0

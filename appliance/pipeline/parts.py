@@ -1,0 +1,86 @@
+"""The parts every request story uses, assembled once, all required; and the steps they share.
+
+`Parts` is built by the runtime when the models have loaded; nothing in it is optional, so no
+story checks "is there a cache / a router / a ledger" at a call site. The shared steps are
+those every story takes the same way: which tiers to try (pinned model, route score, budget,
+load) and the request as one tier should see it (the operator's hint, token caps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from appliance.backends.registry import Tier, TierSet
+from appliance.cache.semantic import SemanticCache
+from appliance.config import Config
+from appliance.errors import BudgetExceeded
+from appliance.pipeline.accounting import Accounting
+from appliance.pipeline.context import RequestContext
+from appliance.pipeline.output import cap_tokens, with_terse_hint
+from appliance.router.planner import AUTO, Plan, build_plan, start_tier
+from appliance.router.policy import RoutingPolicy
+from appliance.router.spill import should_spill
+from appliance.schemas import ChatCompletionRequest
+
+
+class Embedder(Protocol):
+    """The one encoder (micro-batched): a vector per text."""
+
+    async def embed(self, text: str) -> np.ndarray: ...
+
+    async def embed_many(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class Scorer(Protocol):
+    """The router's classifier: a complexity score per (vector, text)."""
+
+    def score(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class Parts:
+    config: Config
+    tiers: TierSet
+    embedder: Embedder
+    cache: SemanticCache
+    classifier: Scorer
+    policy: RoutingPolicy
+    accounting: Accounting
+    count_tokens: Callable[[str], int]
+
+    def routes(self, model: str) -> bool:
+        """Whether this request is routed by score (auto, or a pinned model rewritten)."""
+        pinned_kept = model != AUTO and self.config.router.pinned_models == "allow"
+        return len(self.tiers.tiers) > 1 and not pinned_kept
+
+    async def plan(self, model: str, routed: int | None, ctx: RequestContext) -> Plan[Tier]:
+        """The tiers to try, in order: start from the pinned or routed tier, keep a capped
+        client on free tiers, spill a busy local vLLM tier one up."""
+        rewrite = self.config.router.pinned_models == "rewrite"
+        start, reason = start_tier(self.tiers.tiers, model, routed, rewrite)
+        free_only = False
+        if self.accounting.budgets.is_exhausted(ctx.client):
+            if self.config.security.on_budget_exceeded == "reject":
+                raise BudgetExceeded(
+                    f"Client '{ctx.client.name}' has reached its monthly budget of "
+                    f"${ctx.client.budget_usd_month:.2f}"
+                )
+            free_only = True
+        spill = None
+        if start.config.backend == "vllm" and start.backend is not None:
+            router = self.config.router
+            health = await start.backend.health()
+            spill = should_spill(health, router.spill_queue_depth, router.spill_kv_cache_usage)
+        return build_plan(self.tiers.tiers, start, reason, free_only=free_only, spill_reason=spill)
+
+    def for_tier(
+        self, req: ChatCompletionRequest, tier: Tier, ctx: RequestContext
+    ) -> ChatCompletionRequest:
+        """The request as `tier` receives it: the operator's hint, the client's and the
+        tier's token caps."""
+        req = with_terse_hint(req, self.config.router.terse_hint)
+        return cap_tokens(cap_tokens(req, ctx.client.max_tokens), tier.config.max_tokens_cap)
