@@ -18,6 +18,7 @@ from appliance.config import ConfigError, load_config
 _COMMAND_MODULES = (
     "appliance.router.cli",
     "appliance.ledger.cli",
+    "appliance.ledger.prices_cli",
     "appliance.replay.cli",
     "tui.cli",
 )
