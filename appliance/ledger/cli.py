@@ -17,6 +17,7 @@ from pathlib import Path
 from appliance.config import Config, ConfigError, load_config
 from appliance.ledger.aggregates import month_bounds, month_spend_by_client, parse_month
 from appliance.ledger.db import Ledger, LedgerError
+from appliance.ledger.prices import PriceTable
 from appliance.ledger.report import render_report
 from appliance.security import KEYS_FILE, KeyStore
 
@@ -153,6 +154,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     try:
         config = _load(args)
+        prices = PriceTable.for_config(config)
     except ConfigError as exc:
         return _fail(str(exc))
     if args.month is not None:
@@ -175,6 +177,7 @@ def _report(args: argparse.Namespace) -> int:
                 args.month,
                 server_monthly_usd=config.ledger.server_monthly_usd,
                 client_names=names,
+                prices=prices,
             )
     except LedgerError as exc:
         return _fail(str(exc), 1)

@@ -10,6 +10,7 @@ import pytest
 
 from appliance.ledger.cli import add_commands
 from appliance.ledger.db import Ledger, LedgerRow
+from appliance.ledger.prices import PriceTable
 from appliance.security import KeyStore
 
 
@@ -98,6 +99,8 @@ def test_report_prints_the_table_with_client_names(
     out = capsys.readouterr().out
     assert out.startswith("Appliance report for " + time.strftime("%Y-%m"))
     assert "100.0%" in out and "alice" in out and "Server (fixed)   $30.0000" in out
+    shipped = PriceTable.load()
+    assert f"Prices           table dated {shipped.date} (" in out  # the table in use
 
 
 def test_report_bad_month_and_bad_config(
