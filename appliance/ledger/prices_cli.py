@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from appliance.config import Config, ConfigError, Price, load_config
+from appliance.ledger.cli import _config_option, _fail  # the ledger commands' own conventions
 from appliance.ledger.price_sources import (
     Changes,
     compare,
@@ -89,17 +90,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     update.add_argument("--dry-run", action="store_true", help="print the changes, write nothing")
     _config_option(update)
     update.set_defaults(func=_update)
-
-
-def _config_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", default=None, metavar="PATH", help="config file (default: $APPLIANCE_CONFIG)"
-    )
-
-
-def _fail(message: str, status: int = 2) -> int:
-    print(f"appliance: {message}", file=sys.stderr)
-    return status
 
 
 # -- show ------------------------------------------------------------------------------------

@@ -194,10 +194,11 @@ def test_data_py_is_evaluated_as_data_not_run(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def _wheel(path: Path, version: str) -> Path:
+def genai_wheel(path: Path, version: str, data_py: str = DATA_PY) -> Path:
+    """A genai-prices wheel as `pip download` leaves it, with `data_py` as its data."""
     wheel = path / f"genai_prices-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("genai_prices/data.py", DATA_PY)
+        archive.writestr("genai_prices/data.py", data_py)
         archive.writestr(
             f"genai_prices-{version}.dist-info/METADATA",
             f"Metadata-Version: 2.4\nName: genai-prices\nVersion: {version}\n",
@@ -208,7 +209,7 @@ def _wheel(path: Path, version: str) -> Path:
 def test_wheel_json_and_installed_package_give_the_same_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from_wheel = read_source(_wheel(tmp_path, "0.9.1"), today=TODAY, date=DATE)
+    from_wheel = read_source(genai_wheel(tmp_path, "0.9.1"), today=TODAY, date=DATE)
     assert (from_wheel.dataset, from_wheel.dataset_version, from_wheel.date) == (
         "genai-prices",
         "0.9.1",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import hashlib
 import stat
@@ -10,19 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from appliance.__main__ import main
 from appliance.config import Price, load_config
 from appliance.ledger.prices import STATE_FILE, PriceTable, read_table, shipped_table
-from appliance.ledger.prices_cli import add_commands, describe
+from appliance.ledger.prices_cli import describe
+from tests.unit.ledger.test_genai_prices import genai_wheel
 
 LATER = "2099-01-15"  # newer than any shipped snapshot, so the updated table is the one in use
 
 
 def _run(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="appliance")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    status: int = args.func(args)
-    return status
+    """The real `appliance` command line, in process."""
+    return main(list(argv))
 
 
 @pytest.fixture
@@ -101,24 +99,17 @@ def test_dry_run_prints_the_changes_and_writes_nothing(
     assert not (tmp_path / "state" / STATE_FILE).exists()
 
 
-def _wheel(tmp_path: Path, version: str) -> Path:
-    import zipfile
+DATA_PY = (
+    "providers = [Provider(id='openai', models=[ModelInfo(id='gpt-4o', "
+    "match=ClauseEquals(equals='gpt-4o'), "
+    "prices=ModelPrice(input_mtok=Decimal('2'), output_mtok=Decimal('8'))), "
+    "ModelInfo(id='gpt-4o-mini', match=ClauseEquals(equals='gpt-4o-mini'), "
+    "prices=ModelPrice(input_mtok=Decimal('0.15'), output_mtok=Decimal('0.6')))])]\n"
+)
 
-    wheel = tmp_path / f"genai_prices-{version}-py3-none-any.whl"
-    data = (
-        "providers = [Provider(id='openai', models=[ModelInfo(id='gpt-4o', "
-        "match=ClauseEquals(equals='gpt-4o'), "
-        "prices=ModelPrice(input_mtok=Decimal('2'), output_mtok=Decimal('8'))), "
-        "ModelInfo(id='gpt-4o-mini', match=ClauseEquals(equals='gpt-4o-mini'), "
-        "prices=ModelPrice(input_mtok=Decimal('0.15'), output_mtok=Decimal('0.6')))])]\n"
-    )
-    with zipfile.ZipFile(wheel, "w") as archive:
-        archive.writestr("genai_prices/data.py", data)
-        archive.writestr(
-            f"genai_prices-{version}.dist-info/METADATA",
-            f"Name: genai-prices\nVersion: {version}\n",
-        )
-    return wheel
+
+def _wheel(tmp_path: Path, version: str) -> Path:
+    return genai_wheel(tmp_path, version, DATA_PY)
 
 
 def test_an_older_genai_prices_is_refused_and_the_same_one_is_a_no_op(
