@@ -175,8 +175,8 @@ def _update(args: argparse.Namespace) -> int:
     changes = compare(old, new)
     print(f"{_label(old)} -> {_label(new)}")
     print("\n".join(_changes(changes)))
-    if config is not None:
-        print("\n".join(_tier_changes(config, old, new)))
+    for line in _tier_changes(config, old, new) if config is not None else []:
+        print(line)
     same = new.dataset and (new.dataset, new.dataset_version) == (old.dataset, old.dataset_version)
     if not changes and same and not args.force:
         print(f"prices already up to date: {_label(old)}; nothing written")
