@@ -159,7 +159,7 @@ def _update(args: argparse.Namespace) -> int:
             old = read_table(target) if target.exists() else current_table(None)[0]
         else:
             assert config is not None
-            target = config.state_path / STATE_FILE
+            target = (config.state_path / STATE_FILE).absolute()  # say where, plainly
             old = current_table(config.state_path)[0]
         what = args.file or "the installed genai-prices package"
         print(f"reading {what} ...", file=sys.stderr, flush=True)
