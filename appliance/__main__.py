@@ -13,12 +13,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from appliance.config import ConfigError, load_config
+from appliance.version import version
 
 # Packages that contribute subcommands; each has `cli.add_commands(subparsers)`.
 _COMMAND_MODULES = (
     "appliance.router.cli",
     "appliance.cli.keys",
     "appliance.cli.report",
+    "appliance.cli.prices",
     "appliance.replay.cli",
     "tui.cli",
 )
@@ -55,6 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appliance", description="The LLM appliance.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the OpenAI-compatible endpoint")
     serve.add_argument("--config", help="TOML config (default: $APPLIANCE_CONFIG or built-in)")

@@ -14,6 +14,7 @@ that is the one place anything checks whether a part exists.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
@@ -80,7 +81,9 @@ class Runtime:
         saved = overrides.load(state)
         config = overrides.apply_saved(config, saved)
         tiers = build_tiers(config)
-        billing = Billing(config, PriceTable.load(config.ledger.prices))
+        billing = Billing(config, PriceTable.for_config(config))
+        if (warning := billing.prices.stale_warning(dt.date.today())) is not None:
+            log.warning("%s", warning)
         for tier in tiers.tiers:
             price = billing.price_of(tier.config)
             tier.is_free = price.input == 0 and price.output == 0

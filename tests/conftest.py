@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import time
@@ -68,3 +69,11 @@ def fault_upstream() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}/v1"
     process.kill()
     process.wait()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after each test, so an unclosed socket or file (a ResourceWarning, an error in
+    this suite) fails the test that leaked it rather than whichever test the GC lands in."""
+    yield
+    gc.collect()

@@ -34,25 +34,18 @@ class ApplianceApp(App[None]):
         )
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The main screen's keys, in the palette too: titled by their description and
+        explained by their tooltip."""
         yield from super().get_system_commands(screen)
         if not isinstance(screen, MainScreen):
             return
-        commands = [
-            (
-                "Cache threshold",
-                "set the similarity threshold, or switch the cache off",
-                "edit_threshold",
-            ),
-            ("Routing cut points", "cut points or target shares, with a preview", "edit_routing"),
-            ("Tiers on/off", "switch tiers, with a preview of where traffic goes", "edit_tiers"),
-            ("Client budget", "set or remove a client's monthly budget", "edit_budget"),
-            ("Flush cache", "drop every cached answer", "flush"),
-            ("Refresh", "poll the daemon now and reconnect the feed", "refresh"),
-        ]
-        for title, help_text, action in commands:
-            if self.readonly and action in EDIT_ACTIONS:
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.tooltip:
                 continue
-            yield SystemCommand(title, help_text, getattr(screen, f"action_{action}"))
+            if self.readonly and binding.action in EDIT_ACTIONS:
+                continue
+            title = binding.description[:1].upper() + binding.description[1:]
+            yield SystemCommand(title, binding.tooltip, getattr(screen, f"action_{binding.action}"))
 
 
 def make_app(

@@ -109,6 +109,10 @@ class Stats(msgspec.Struct):
     system: SystemStats
     ledger: LedgerHealth
     latency_ms_avg: float = 0.0
+    version: str = ""
+    # The price table in use: its date (YYYY-MM-DD) and whether it is past 60 days old.
+    prices_date: str = ""
+    prices_stale: bool = False
 
 
 class RequestEvent(msgspec.Struct, omit_defaults=True):

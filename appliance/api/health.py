@@ -5,11 +5,12 @@ from __future__ import annotations
 from litestar import Response, get
 
 from appliance.runtime import Runtime
+from appliance.version import version
 
 
 @get("/healthz", sync_to_thread=False)
 def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+    return {"status": "ok", "version": version()}
 
 
 @get("/readyz")

@@ -9,6 +9,7 @@ in memory.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ from appliance.admin.messages import (
 )
 from appliance.ledger.aggregates import summarize
 from appliance.runtime import Runtime
+from appliance.version import version
 
 
 def _money(window: dict[str, Any]) -> Money:
@@ -39,6 +41,7 @@ def _money(window: dict[str, Any]) -> Money:
 
 async def build_stats(runtime: Runtime) -> Stats:
     ledger = runtime.accounting.ledger
+    prices = runtime.accounting.billing.prices
     now = time.time()
     summary: dict[str, Any] | None = None
     ledger_health = LedgerHealth(ok=runtime.ledger_error is None, error=runtime.ledger_error)
@@ -78,6 +81,9 @@ async def build_stats(runtime: Runtime) -> Stats:
         system=_system_stats(runtime),
         ledger=ledger_health,
         latency_ms_avg=summary["avg_latency_ms"] if summary else 0.0,
+        version=version(),
+        prices_date=prices.date,
+        prices_stale=prices.is_stale(dt.date.today()),
     )
 
 

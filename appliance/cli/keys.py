@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+from appliance.cli import fail
 from appliance.config import ConfigError, add_config_option, load_config
 from appliance.ledger.aggregates import month_bounds, month_spend_by_client
 from appliance.ledger.db import LEDGER_FILE, Ledger
@@ -51,22 +52,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     revoke.set_defaults(func=_keys_revoke)
 
 
-def _fail(message: str, status: int = 2) -> int:
-    print(f"appliance: {message}", file=sys.stderr)
-    return status
-
-
 def _keys_add(args: argparse.Namespace) -> int:
     try:
         store = KeyStore.open(load_config(args.config).state_path)
     except ConfigError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         client, key = store.add(
             args.name, namespace=args.namespace, budget=args.budget, max_tokens=args.max_tokens
         )
     except ValueError as exc:
-        return _fail(str(exc), 1)
+        return fail(str(exc), 1)
     finally:
         store.close()
     budget = "none" if client.budget_usd_month is None else f"${client.budget_usd_month:,.2f}/month"
@@ -83,7 +79,7 @@ def _keys_list(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     store = KeyStore.open(config.state_path)
     try:
         clients = store.list(include_revoked=args.all)
@@ -120,12 +116,12 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     try:
         store = KeyStore.open(load_config(args.config).state_path)
     except ConfigError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     try:
         revoked = store.revoke(args.name_or_id)
     finally:
         store.close()
     if not revoked:
-        return _fail(f"keys: no active client named or with id {args.name_or_id!r}", 1)
+        return fail(f"keys: no active client named or with id {args.name_or_id!r}", 1)
     print(f"revoked {args.name_or_id}")
     return 0

@@ -11,9 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from appliance.cli import fail
 from appliance.config import ConfigError, add_config_option, load_config
 from appliance.ledger.aggregates import parse_month
 from appliance.ledger.db import LEDGER_FILE, Ledger, LedgerError
+from appliance.ledger.prices import PriceTable
 from appliance.ledger.report import render_report
 from appliance.security.keys import KEYS_FILE, KeyStore
 
@@ -25,21 +27,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     report.set_defaults(func=_report)
 
 
-def _fail(message: str, status: int = 2) -> int:
-    print(f"appliance: {message}", file=sys.stderr)
-    return status
-
-
 def _report(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        prices = PriceTable.for_config(config)
     except ConfigError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     if args.month is not None:
         try:
             parse_month(args.month)  # before any file is created for a typo
         except ValueError as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
     names: dict[str, str] = {}
     keys_path: Path = config.state_path / KEYS_FILE
     if keys_path.exists():
@@ -55,8 +53,9 @@ def _report(args: argparse.Namespace) -> int:
                 args.month,
                 server_monthly_usd=config.ledger.server_monthly_usd,
                 client_names=names,
+                prices=prices,
             )
     except LedgerError as exc:
-        return _fail(str(exc), 1)
+        return fail(str(exc), 1)
     sys.stdout.write(text)
     return 0

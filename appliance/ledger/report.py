@@ -7,6 +7,7 @@ the TUI can never disagree) and every row from `Ledger.rows`. It must not query 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 from appliance.ledger import aggregates
 from appliance.ledger.db import Ledger
+from appliance.ledger.prices import PriceTable
 from appliance.ledger.rows import FIELDS
 
 
@@ -54,11 +56,14 @@ def render_report(
     now: float | None = None,
     server_monthly_usd: float = 0.0,
     client_names: dict[str, str] | None = None,
+    prices: PriceTable | None = None,
 ) -> str:
     """The `appliance report` text for `month` ("YYYY-MM"; default: the current month).
 
     `client_names` maps the ledger's client ids to names for display. The projection line
-    appears only for the current month, where it means something.
+    appears only for the current month, where it means something. `prices`, the table new
+    requests are billed with, adds its date, and a warning when it is stale: savings are the
+    number the appliance is bought for, and a months-old table gets them wrong.
     """
     now = time.time() if now is None else now
     if month is None:
@@ -157,7 +162,17 @@ def render_report(
             f"Server (fixed)   {_usd(server_monthly_usd)} per month, not included above; "
             f"savings net of it {_usd(net - server_monthly_usd)} for the month"
         )
+    if prices is not None:
+        out += _prices_lines(prices, dt.date.fromtimestamp(now))
     return "\n".join(out) + "\n"
+
+
+def _prices_lines(prices: PriceTable, today: dt.date) -> list[str]:
+    lines = [f"Prices           table dated {prices.date} ({prices.age_days(today)} days old)"]
+    warning = prices.stale_warning(today)
+    if warning:
+        lines.append(f"WARNING          {warning}")
+    return lines
 
 
 def export_dicts(

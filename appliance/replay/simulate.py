@@ -220,7 +220,7 @@ def build(
     """Run the knob-independent stages: keys, token counts, embeddings, router scores.
     `encoder` may be several (see `embed_all`); the first also counts tokens."""
     encoders = list(encoder) if isinstance(encoder, Sequence) else [encoder]
-    prices = PriceTable.load(config.ledger.prices)
+    prices = PriceTable.for_config(config)
     forced = bool(baseline_model)
     if baseline_model:
         baseline = prices.price_for(baseline_model)

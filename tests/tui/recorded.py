@@ -1,13 +1,18 @@
 """`RecordedAdminClient`: an in-memory stand-in for `AdminClient` with fixed, deterministic
 stats, config and events, so snapshots of the panel do not move. It records the patches and
-invalidations it is sent, and applies patches to its config the way the daemon would."""
+invalidations it is sent, applies patches to its config the way the daemon would, and streams
+the live events a test `send`s. `loaded` waits for a panel built on it to fill."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 
 import msgspec
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widget import Widget
 
 from appliance.admin.messages import (
     CacheStats,
@@ -27,12 +32,16 @@ from appliance.admin.messages import (
     TierSetting,
     TierStats,
 )
+from tui.screens.main import MainScreen
+from tui.widgets.request_feed import RequestFeed
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 GIB = 2**30
 
 
-def recorded_stats(*, gpu: bool = True) -> Stats:
+def recorded_stats(
+    *, gpu: bool = True, prices_date: str = "2025-12-01", prices_stale: bool = False
+) -> Stats:
     gpus = [GpuStats(0, "NVIDIA H100 80GB HBM3", 63.0, 41 * GIB, 80 * GIB, 58.0, 212.5)]
     return Stats(
         time=T0 + 3600,
@@ -226,13 +235,17 @@ def recorded_stats(*, gpu: bool = True) -> Stats:
             gpu_error=None if gpu else "NVML not found",
         ),
         ledger=LedgerHealth(),
+        version="0.1.0",
+        prices_date=prices_date,
+        prices_stale=prices_stale,
     )
 
 
-def recorded_events(n: int = 40) -> list[RequestEvent]:
+def recorded_events(n: int = 40, start: int = 0) -> list[RequestEvent]:
+    """`n` requests 15 s apart, ids req-<start>… (a later `start` gives later requests)."""
     clients = ("billing-bot", "support-app", "notebooks")
     events = []
-    for i in range(n):
+    for i in range(start, start + n):
         score = ((i * 37) % 100) / 100
         hit = i % 4 == 0
         tier = "local" if score < 0.35 else "mid" if score < 0.72 else "frontier"
@@ -290,6 +303,7 @@ class RecordedAdminClient:
         self._config = recorded_config()
         self.patches: list[ConfigPatch] = []
         self.invalidations: list[InvalidateRequest] = []
+        self._live: asyncio.Queue[RequestEvent] = asyncio.Queue()
 
     async def stats(self) -> Stats:
         return self._stats
@@ -323,7 +337,33 @@ class RecordedAdminClient:
     async def recent(self, limit: int = 500) -> list[RequestEvent]:
         return self._events[-limit:]
 
+    def send(self, *events: RequestEvent) -> None:
+        """Live traffic: the next events `events()` streams, as the daemon's SSE would."""
+        for event in events:
+            self._live.put_nowait(event)
+
     async def events(self) -> AsyncIterator[RequestEvent]:
-        """No live traffic: wait forever, like a quiet daemon."""
-        await asyncio.Event().wait()
-        yield self._events[-1]  # pragma: no cover - never reached
+        """What `send` was given; until then a quiet daemon, waiting forever."""
+        while True:
+            yield await self._live.get()
+
+
+async def loaded(pilot: Pilot[None]) -> None:
+    """Wait until the first stats and the feed's backfill are on screen."""
+    for _ in range(100):
+        screen = pilot.app.screen
+        if (
+            isinstance(screen, MainScreen)
+            and screen.stats is not None
+            and screen.query_one(RequestFeed).row_count
+        ):
+            break
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+def shown(widget: Widget) -> str:
+    """The text a panel renders, as the terminal would show it."""
+    console = Console(width=widget.size.width, file=io.StringIO(), record=True)
+    console.print(widget.render())
+    return console.export_text()

@@ -5,20 +5,18 @@ the daemon, and `--readonly` refuses every edit."""
 from __future__ import annotations
 
 import asyncio
-import io
 import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import openai
 import pytest
-from rich.console import Console
 from textual.pilot import Pilot
-from textual.widget import Widget
 
 from appliance.admin.client import AdminClient
 from tests.conftest import ServerFactory
 from tests.serving import Server
+from tests.tui.recorded import shown
 from tui.app import ApplianceApp, make_app
 from tui.screens.main import MainScreen
 from tui.screens.threshold import ThresholdScreen
@@ -71,13 +69,6 @@ def main_screen(app: ApplianceApp) -> MainScreen:
     screen = app.screen
     assert isinstance(screen, MainScreen), screen
     return screen
-
-
-def shown(widget: Widget) -> str:
-    """The text a panel renders, as the terminal would show it."""
-    console = Console(width=widget.size.width, file=io.StringIO(), record=True)
-    console.print(widget.render())
-    return console.export_text()
 
 
 def has_stats(app: ApplianceApp) -> bool:

@@ -14,10 +14,8 @@ from textual.pilot import Pilot
 
 from appliance.admin.client import AdminError, AdminUnreachable
 from appliance.admin.messages import Stats
-from tests.tui.recorded import RecordedAdminClient, recorded_stats
+from tests.tui.recorded import RecordedAdminClient, loaded, recorded_events, recorded_stats
 from tui.app import make_app
-from tui.screens.main import MainScreen
-from tui.widgets.request_feed import RequestFeed
 
 SIZE = (160, 48)
 
@@ -34,20 +32,6 @@ def utc() -> Iterator[None]:
     else:
         os.environ["TZ"] = saved
     time.tzset()
-
-
-async def loaded(pilot: Pilot[None]) -> None:
-    """Wait until the first stats and the feed's backfill are on screen."""
-    for _ in range(100):
-        screen = pilot.app.screen
-        if (
-            isinstance(screen, MainScreen)
-            and screen.stats is not None
-            and screen.query_one(RequestFeed).row_count
-        ):
-            break
-        await pilot.pause(0.02)
-    await pilot.pause()
 
 
 class UnreachableClient(RecordedAdminClient):
@@ -108,4 +92,56 @@ class TestEdits:
 
         assert snap_compare(
             make_app(RecordedAdminClient()), terminal_size=SIZE, run_before=run_before
+        )
+
+
+class TestHelp:
+    def test_help_screen(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot: Pilot[None]) -> None:
+            await loaded(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+
+        assert snap_compare(
+            make_app(RecordedAdminClient()), terminal_size=SIZE, run_before=run_before
+        )
+
+    def test_help_screen_read_only(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot: Pilot[None]) -> None:
+            await loaded(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+
+        app = make_app(RecordedAdminClient(), readonly=True)
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+class TestFeed:
+    def test_filter_as_typed(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot: Pilot[None]) -> None:
+            await loaded(pilot)
+            await pilot.press("slash", *"tier:mid cache:miss")
+            await pilot.pause()
+
+        assert snap_compare(
+            make_app(RecordedAdminClient()), terminal_size=SIZE, run_before=run_before
+        )
+
+    def test_paused_with_new_requests_waiting(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        client = RecordedAdminClient()
+
+        async def run_before(pilot: Pilot[None]) -> None:
+            await loaded(pilot)
+            await pilot.press("space")
+            client.send(*recorded_events(3, start=40))
+            await pilot.pause(0.2)
+
+        assert snap_compare(make_app(client), terminal_size=SIZE, run_before=run_before)
+
+
+class TestPrices:
+    def test_stale_price_table_is_flagged(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        stats = recorded_stats(prices_date="2025-09-01", prices_stale=True)
+        assert snap_compare(
+            make_app(RecordedAdminClient(stats)), terminal_size=SIZE, run_before=loaded
         )

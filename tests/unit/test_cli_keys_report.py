@@ -9,6 +9,7 @@ import pytest
 
 from appliance.__main__ import build_parser
 from appliance.ledger.db import Ledger
+from appliance.ledger.prices import PriceTable
 from appliance.ledger.rows import LedgerRow
 from appliance.security.keys import KeyStore
 
@@ -96,6 +97,8 @@ def test_report_prints_the_table_with_client_names(
     out = capsys.readouterr().out
     assert out.startswith("Appliance report for " + time.strftime("%Y-%m"))
     assert "100.0%" in out and "alice" in out and "Server (fixed)   $30.0000" in out
+    shipped = PriceTable.load()
+    assert f"Prices           table dated {shipped.date} (" in out  # the table in use
 
 
 def test_report_bad_month_and_bad_config(

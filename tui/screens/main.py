@@ -6,7 +6,8 @@ other backfills the feed from `/admin/recent` and then follows `/admin/events`. 
 backoff; the stats poller owns the banner that says why the numbers have stopped moving.
 
 Edits fetch the live config, open a modal, confirm changes that move traffic (with the
-preview), and send one `PATCH /admin/config`. In read-only mode none of them runs.
+preview), and send one `PATCH /admin/config`. In read-only mode none of them runs; help (`?`),
+the feed's filter (`/`) and pause (`space`) only change what this screen shows, so they do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import ClassVar, TypeVar
 
 import msgspec
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -27,14 +28,18 @@ from textual.widgets import Footer, Header
 from appliance.admin.client import AdminError, AdminUnreachable
 from appliance.admin.messages import ConfigPatch, InvalidateRequest, LiveConfig, Stats
 from tui.api import AdminAPI
+from tui.daemon_info import daemon_version
+from tui.feed_filter import FeedFilter
 from tui.screens.budget import BudgetScreen
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen, keys_of, panels_of
 from tui.screens.routing import RoutingScreen
 from tui.screens.threshold import ThresholdScreen
 from tui.screens.tiers import TiersScreen
 from tui.screens.traffic_edit import TrafficEditScreen
 from tui.widgets.budget_bars import BudgetBars
 from tui.widgets.connection_banner import ConnectionBanner
+from tui.widgets.filter_bar import FilterBar
 from tui.widgets.request_feed import MAX_ROWS, RequestFeed
 from tui.widgets.routing_panel import RoutingPanel
 from tui.widgets.spend_panel import SpendPanel
@@ -62,15 +67,21 @@ def problem_text(exc: Exception, url: str) -> str:
 
 
 class MainScreen(Screen[None]):
+    # The footer shows the descriptions; the help screen (?) and the command palette add the
+    # tooltips. One list, so the three never disagree.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "edit_threshold", "threshold"),
-        Binding("c", "edit_routing", "cut points"),
-        Binding("o", "edit_tiers", "tiers on/off"),
-        Binding("b", "edit_budget", "budgets"),
-        Binding("f", "flush", "flush cache"),
-        Binding("r", "refresh", "refresh"),
+        Binding("question_mark", "help", "help", tooltip="keys and panels, explained"),
+        Binding("t", "edit_threshold", "threshold", tooltip="cache similarity threshold, or off"),
+        Binding("c", "edit_routing", "cut points", tooltip="routing cut points, with a preview"),
+        Binding("o", "edit_tiers", "tiers on/off", tooltip="switch tiers, with a preview"),
+        Binding("b", "edit_budget", "budgets", tooltip="set or remove a client's budget"),
+        Binding("f", "flush", "flush cache", tooltip="drop every cached answer"),
+        Binding("r", "refresh", "refresh", tooltip="poll the daemon now, reconnect the feed"),
+        Binding("slash", "filter_feed", "filter", tooltip="filter the requests: tier:local …"),
+        Binding("space", "toggle_pause", "pause", tooltip="pause or resume the request feed"),
     ]
 
+    AUTO_FOCUS = "#feed"  # not the hidden filter bar, which comes first in the layout
     stats: reactive[Stats | None] = reactive(None)
 
     def __init__(self, client: AdminAPI, *, readonly: bool, poll_interval_s: float) -> None:
@@ -78,6 +89,7 @@ class MainScreen(Screen[None]):
         self.client = client
         self.readonly = readonly
         self.poll_interval_s = poll_interval_s
+        self._filter_before = FeedFilter()  # what escape in the filter bar puts back
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,6 +101,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="middle-row"):
             yield TierHealth(id="tiers").data_bind(MainScreen.stats)
             yield BudgetBars(id="budgets").data_bind(MainScreen.stats)
+        yield FilterBar(id="feed-filter")
         yield RequestFeed(id="feed")
         yield Footer()
 
@@ -96,6 +109,10 @@ class MainScreen(Screen[None]):
         self.sub_title = self.client.url + ("  ·  READ-ONLY" if self.readonly else "")
         self.poll_stats()
         self.follow_events()
+
+    def watch_stats(self, stats: Stats | None) -> None:
+        version = daemon_version(stats) if stats is not None else ""
+        self.title = f"{self.app.title} {version}" if version else self.app.title
 
     # -- workers: all I/O ----------------------------------------------------------------
 
@@ -135,6 +152,39 @@ class MainScreen(Screen[None]):
                 pass  # the stats poller shows why; just come back later
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    # -- help and the feed -----------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(keys_of(self), panels_of(self)))
+
+    def action_toggle_pause(self) -> None:
+        feed = self.query_one(RequestFeed)
+        feed.paused = not feed.paused
+
+    def action_filter_feed(self) -> None:
+        bar = self.query_one(FilterBar)
+        self._filter_before = self.query_one(RequestFeed).filter
+        bar.value = self._filter_before.text
+        bar.display = True
+        bar.focus()
+
+    @on(FilterBar.Changed)
+    def _filter_typed(self, event: FilterBar.Changed) -> None:
+        self.query_one(RequestFeed).filter = FeedFilter.parse(event.value)
+
+    @on(FilterBar.Submitted)
+    def _filter_kept(self) -> None:
+        self._close_filter()
+
+    @on(FilterBar.Cancelled)
+    def _filter_cancelled(self) -> None:
+        self.query_one(RequestFeed).filter = self._filter_before
+        self._close_filter()
+
+    def _close_filter(self) -> None:
+        self.query_one(FilterBar).display = False
+        self.query_one(RequestFeed).focus()
 
     # -- edits ---------------------------------------------------------------------------
 

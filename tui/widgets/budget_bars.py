@@ -15,6 +15,8 @@ BAR = 16
 
 
 class BudgetBars(Widget):
+    """Each client's spend this month against its monthly budget, as a bar."""
+
     stats: reactive[Stats | None] = reactive(None)
 
     def on_mount(self) -> None:

@@ -14,6 +14,9 @@ from tui.widgets.share_sparklines import ShareSparklines
 
 
 class RoutingPanel(Vertical):
+    """Share of traffic per tier over the last 5 minutes, route scores against the cut
+    points, and escalations."""
+
     stats: reactive[Stats | None] = reactive(None)
 
     def compose(self) -> ComposeResult:

@@ -9,10 +9,14 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from appliance.admin.messages import Stats
+from tui.daemon_info import prices_line
 from tui.units import money, percent
 
 
 class SpendPanel(Widget):
+    """Spend today, this month and projected against the all-frontier baseline, cache hit
+    rate, and the date of the price table it is priced with."""
+
     stats: reactive[Stats | None] = reactive(None)
 
     def on_mount(self) -> None:
@@ -69,4 +73,7 @@ class SpendPanel(Widget):
         )
         if spend.server_monthly_usd:
             lines.append(f"\nserver {money(spend.server_monthly_usd)}/month, not counted above")
+        prices, stale = prices_line(self.stats)
+        if prices:
+            lines.append("\n" + prices, style="bold yellow" if stale else "dim")
         return Group(table, Text(""), lines)

@@ -27,6 +27,8 @@ def _uptime(seconds: float) -> str:
 
 
 class SystemPanel(Widget):
+    """The server's CPU, RAM and each GPU (use, memory, temperature, power)."""
+
     stats: reactive[Stats | None] = reactive(None)
 
     def on_mount(self) -> None:

@@ -25,6 +25,8 @@ def _circuit(tier: TierStats) -> Text:
 
 
 class TierHealth(Widget):
+    """Each tier's backend: up or not, circuit, queue and KV cache, traffic, price, cost."""
+
     stats: reactive[Stats | None] = reactive(None)
 
     def on_mount(self) -> None:

@@ -1,13 +1,16 @@
-"""The price table: lookup rules and the one cost formula (cached tokens never billed twice)."""
+"""The price table: lookup rules, which table is in use (shipped or updated) and its age, and
+the one cost formula (cached tokens never billed twice)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 
-from appliance.config import Config, LedgerConfig, Price, TierConfig
-from appliance.ledger.prices import FREE, PriceTable, baseline_tier, cost
+from appliance.config import Config, ConfigError, LedgerConfig, Price, TierConfig
+from appliance.ledger.prices import FREE, STATE_FILE, PriceTable, baseline_tier, cost
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +20,8 @@ def table() -> PriceTable:
 
 def test_shipped_table_is_dated_and_sourced(table: PriceTable) -> None:
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", table.date)
-    assert "pricing" in table.source
+    assert table.source.startswith("genai-prices ") and "MIT" in table.source
+    assert table.path is None  # no state dir given: the shipped snapshot
     for model in (
         "gpt-4o",
         "gpt-4.1-nano",
@@ -122,3 +126,73 @@ def test_baseline_tier_defaults_to_the_last_tier() -> None:
     assert baseline_tier(Config(tiers=tiers)).name == "top"
     named = Config(tiers=tiers, ledger=LedgerConfig(baseline_tier="mid"))
     assert baseline_tier(named).name == "mid"
+
+
+def _write_table(path: Path, date: str, models: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'date = "{date}"\nsource = "test"\n[models]\n{models}\n')
+    return path
+
+
+def test_an_updated_table_in_the_state_dir_replaces_the_shipped_one(tmp_path: Path) -> None:
+    shipped = PriceTable.load()
+    later = dt.date.fromisoformat(shipped.date) + dt.timedelta(days=1)
+    updated = _write_table(
+        tmp_path / STATE_FILE, later.isoformat(), '"gpt-4o" = { input = 2.0, output = 8.0 }'
+    )
+    table = PriceTable.load({}, tmp_path)
+    assert (table.date, table.path) == (later.isoformat(), updated)
+    assert table.price_for("gpt-4o-2024-08-06") == Price(input=2.0, output=8.0)
+    assert table.price_for("claude-sonnet-4-5") is None  # a whole table, not a patch
+
+
+def test_an_older_state_table_does_not_shadow_a_newer_shipped_one(tmp_path: Path) -> None:
+    shipped = PriceTable.load()
+    _write_table(tmp_path / STATE_FILE, "2020-01-01", '"gpt-4o" = { input = 99, output = 99 }')
+    table = PriceTable.load({}, tmp_path)
+    assert (table.date, table.path) == (shipped.date, None)
+    assert table.price_for("gpt-4o") == shipped.price_for("gpt-4o")
+
+
+def test_config_overrides_win_over_an_updated_table(tmp_path: Path) -> None:
+    _write_table(tmp_path / STATE_FILE, "2099-01-01", '"gpt-4o" = { input = 2.0, output = 8.0 }')
+    mine = Price(input=1.0, output=1.0)
+    table = PriceTable.load({"gpt-4o": mine}, tmp_path)
+    assert table.price_for("gpt-4o-2024-08-06") == mine
+    cloud = TierConfig(name="cloud", backend="openai", model="gpt-4o")
+    assert table.pricing_for_tier(cloud) == (mine, "config [ledger.prices.'gpt-4o']")
+
+
+def test_a_broken_state_table_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text('date = "2099-01-01"\n[models]\n')  # no source
+    with pytest.raises(ConfigError, match=r"prices\.toml.*source"):
+        PriceTable.load({}, tmp_path)
+
+
+def test_age_and_staleness_warning() -> None:
+    table = PriceTable(prices={}, date="2026-01-01")
+    assert table.age_days(dt.date(2026, 3, 2)) == 60
+    assert (
+        not table.is_stale(dt.date(2026, 3, 2)) and table.stale_warning(dt.date(2026, 3, 2)) is None
+    )
+    assert table.is_stale(dt.date(2026, 3, 3))
+    warning = table.stale_warning(dt.date(2026, 3, 3))
+    assert warning is not None and "61 days old" in warning and "appliance prices update" in warning
+
+
+def test_how_each_tier_is_priced_is_said_in_words(table: PriceTable) -> None:
+    said = [
+        table.pricing_for_tier(tier)[1]
+        for tier in (
+            TierConfig(name="local", backend="llamacpp"),
+            TierConfig(name="x", backend="openai", model="gpt-4o", price=Price(input=1, output=1)),
+            TierConfig(name="cloud", backend="openai", model="gpt-4o-2024-08-06"),
+            TierConfig(name="lan", backend="openai", model="qwen-local"),
+        )
+    ]
+    assert said == [
+        "free: llamacpp runs on this box",
+        "the tier's own price (config)",
+        "table 'gpt-4o'",
+        "UNPRICED: no table entry, billed as free",
+    ]

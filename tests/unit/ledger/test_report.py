@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from appliance.ledger.db import Ledger
+from appliance.ledger.prices import PriceTable
 from appliance.ledger.report import export_csv, export_dicts, render_report
 from appliance.ledger.rows import LedgerRow
 
@@ -100,6 +101,17 @@ def test_report_of_an_empty_month(ledger: Ledger) -> None:
     text = render_report(ledger, "2025-01", now=NOW)
     total = next(line for line in text.splitlines() if line.startswith("Total"))
     assert total.split() == ["Total", "0", "$0.0000", "$0.0000", "$0.0000", "0.0%", "0", "ms"]
+
+
+def test_report_shows_the_price_tables_date_and_warns_when_stale(ledger: Ledger) -> None:
+    # NOW is 2026-11-15: a table from 2026-10-01 is 45 days old, one from 2026-08-01 is 106.
+    fresh = render_report(ledger, "2026-11", now=NOW, prices=PriceTable({}, date="2026-10-01"))
+    assert "Prices           table dated 2026-10-01 (45 days old)\n" in fresh
+    assert "WARNING" not in fresh
+    stale = render_report(ledger, "2026-11", now=NOW, prices=PriceTable({}, date="2026-08-01"))
+    warning = stale.splitlines()[-1]
+    assert warning.startswith("WARNING          the price table is 106 days old")
+    assert warning.endswith("run `appliance prices update`")
 
 
 def test_report_rejects_a_bad_month(ledger: Ledger) -> None:
