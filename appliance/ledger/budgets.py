@@ -1,8 +1,16 @@
-"""Each client's month-to-date spend against its monthly budget.
+"""Each client's month-to-date spend against its monthly budget, and the holds that make a
+budget hold under concurrency.
 
-It owns the in-memory counters the request path checks on every call, seeded from the ledger
-and kept current after each ledger write. It must not know how clients authenticate: a client
-is anything with an `id` and a `budget_usd_month` (the `Budgeted` protocol).
+A check-then-spend budget lets 40 concurrent requests through when 4 are affordable: each
+sees the same "not spent yet". So before a paid call the request *holds* its worst case
+(prompt tokens x input price + max_tokens x output price); a hold is refused once spend plus
+holds reach the budget, and is released when the request is settled with what it really
+cost. A client can therefore overshoot its budget by at most one request's worst case.
+
+It owns the counters (seeded from the ledger, kept current at each settle) and the holds. It
+must not know how clients authenticate: a client is anything with an `id` and a
+`budget_usd_month` (the `Budgeted` protocol). `BudgetStore` is the seam a fleet replaces
+(the same operations, atomic across boxes in Redis).
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from appliance.ledger.aggregates import month_bounds, month_spend_by_client
@@ -22,6 +31,32 @@ class Budgeted(Protocol):
 
     @property
     def budget_usd_month(self) -> float | None: ...
+
+
+@dataclass
+class Hold:
+    """What one request holds against its client's budget (grown attempt by attempt)."""
+
+    client_id: str
+    usd: float = 0.0
+    month_start: float = 0.0
+
+
+class BudgetStore(Protocol):
+    def hold(self, client: Budgeted, held: Hold, usd: float) -> bool:
+        """Add `usd` to `held` if the client's budget allows it (spend + holds below the
+        budget before this hold); False leaves everything as it was. No budget: always True."""
+        ...
+
+    def settle(self, held: Hold, usd: float) -> None:
+        """Release the hold and record `usd` as spent (what the request really cost)."""
+        ...
+
+    def spent(self, client_id: str) -> float: ...
+
+    def is_exhausted(self, client: Budgeted) -> bool: ...
+
+    def snapshot(self) -> dict[str, float]: ...
 
 
 class BudgetTracker:
@@ -40,6 +75,7 @@ class BudgetTracker:
         self._clock = clock
         self._lock = threading.Lock()
         self._spent: dict[str, float] = {}
+        self._held: dict[str, float] = {}
         self._month_start = 0.0
         self._month_end = 0.0
         self._roll(clock())
@@ -47,6 +83,7 @@ class BudgetTracker:
     def _roll(self, now: float) -> None:
         self._month_start, self._month_end = month_bounds(now)
         self._spent = month_spend_by_client(self._ledger, self._month_start) if self._ledger else {}
+        self._held = {}
 
     def _current(self) -> dict[str, float]:
         now = self._clock()
@@ -59,15 +96,46 @@ class BudgetTracker:
             spent = self._current()
             spent[client_id] = spent.get(client_id, 0.0) + usd
 
+    def hold(self, client: Budgeted, held: Hold, usd: float) -> bool:
+        with self._lock:
+            spent = self._current()
+            if held.month_start != self._month_start:  # a new hold, or one from last month
+                held.usd, held.month_start = 0.0, self._month_start
+            budget = client.budget_usd_month
+            committed = spent.get(client.id, 0.0) + self._held.get(client.id, 0.0)
+            if budget is not None and committed >= budget:
+                return False
+            self._held[client.id] = self._held.get(client.id, 0.0) + usd
+            held.usd += usd
+            return True
+
+    def settle(self, held: Hold, usd: float) -> None:
+        with self._lock:
+            spent = self._current()
+            if held.month_start == self._month_start and held.usd:
+                left = self._held.get(held.client_id, 0.0) - held.usd
+                self._held[held.client_id] = max(left, 0.0)
+            held.usd = 0.0
+            if usd:
+                spent[held.client_id] = spent.get(held.client_id, 0.0) + usd
+
+    def held(self, client_id: str) -> float:
+        with self._lock:
+            self._current()
+            return self._held.get(client_id, 0.0)
+
     def spent(self, client_id: str) -> float:
         with self._lock:
             return self._current().get(client_id, 0.0)
 
     def remaining(self, client: Budgeted) -> float | None:
-        """USD left this month; None when the client has no budget."""
+        """USD left this month after spend and open holds; None when the client has no
+        budget."""
         if client.budget_usd_month is None:
             return None
-        return max(client.budget_usd_month - self.spent(client.id), 0.0)
+        with self._lock:
+            committed = self._current().get(client.id, 0.0) + self._held.get(client.id, 0.0)
+        return max(client.budget_usd_month - committed, 0.0)
 
     def is_exhausted(self, client: Budgeted) -> bool:
         remaining = self.remaining(client)
