@@ -254,3 +254,30 @@ PREFIX_SWAPS = [
 # Prefixes that negate the stem they are glued to (safe/unsafe, legal/illegal, like/dislike).
 NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "non-", "anti", "anti-", "a")
 SUFFIX_SWAPS = [("ful", "less")]
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Closed-class English words and politeness filler: a difference made only of these leaves
+# the question's content as it was ("how do I ..." vs "how can I ...", "hi, ... thanks").
+# Prepositions that change the answer by themselves (before/after, with/without) are not
+# here: they are polarity words (ANTONYMS, NEGATORS).
+FUNCTION_WORDS = _words(
+    "a an the this that these those it its it's i me my mine we us our you your yours he him "
+    "his she her they them their there here is are was were be been being am do does did doing "
+    "done have has had having can could would will shall should may might must ought to of in "
+    "on at by for from into onto about as than then so such and or but if also too very really "
+    "just quite any some one ones way ways thing things kind kinds type sort please thanks thank "
+    "hi hello hey dear sir madam ok okay well quick question questions help need want wondering "
+    "wonder curious know tell explain describe give show let lets exactly actually basically "
+    "simply briefly generally usually typically guys folks everyone anyone somebody someone "
+    "possible possibly kindly idea ideas advice tips steps step procedure process method "
+    "methods approach best good proper correct right correctly properly in order get got "
+    "go going make making yes sure sorry excuse pardon cheers regards greetings appreciate "
+    "appreciated advance much many lot lots anybody somebody everybody guess think"
+)
+# What a question asks for; a change of question word usually changes the answer
+# ("why is X" vs "when is X"), but "how do I" and "what's the way to" ask the same.
+QUESTION_WORDS = _words("what which who whom whose when where why how whether")
