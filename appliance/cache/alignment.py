@@ -43,6 +43,7 @@ FEATURES = (
 # ("for kids"), and a reward for them taught the model to accept added qualifiers.
 _MEANINGFUL = ("content", "number", "polarity", "name")
 
+_DIGIT = re.compile(r"\d")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _EXPAND = [
     (re.compile(r"n['’]t\b", re.IGNORECASE), " not"),
@@ -117,7 +118,7 @@ def _one_typo(a: str, b: str) -> bool:
 
 
 def _kind(original: str, stem: str, opens: bool) -> str:
-    if any(c.isdigit() for c in stem) or stem in lexicon.SPELLED or stem in lexicon.DAYS:
+    if _DIGIT.search(stem) or stem in lexicon.SPELLED or stem in lexicon.DAYS:
         return "number"
     if stem in lexicon.MONTHS and original[:1].isupper():
         return "number"
@@ -125,7 +126,7 @@ def _kind(original: str, stem: str, opens: bool) -> str:
         return "polarity"
     if not opens and original[:1].isupper() and original not in ("I", "A"):
         return "name"
-    if any(c.isupper() for c in original[1:]):
+    if original[1:] != original[1:].lower():
         return "name"
     if stem in lexicon.QUESTION_WORDS:
         return "question"
@@ -151,11 +152,10 @@ def features(stored: str, asked: str, cosine: float) -> list[float]:
             del left[i], right[j]
             typos += 1
     joined = _join(left, right) + _join(right, left)
-    kinds_a = [_kind(*a[i]) for i in left]
-    kinds_b = [_kind(*b[j]) for j in right]
-    mean_a = sum(k in _MEANINGFUL for k in kinds_a)
-    mean_b = sum(k in _MEANINGFUL for k in kinds_b)
-    total = sum(_kind(*t) in _MEANINGFUL for t in a + b)
+    all_a, all_b = [_kind(*t) for t in a], [_kind(*t) for t in b]
+    mean_a = sum(all_a[i] in _MEANINGFUL for i in left)
+    mean_b = sum(all_b[j] in _MEANINGFUL for j in right)
+    total = sum(k in _MEANINGFUL for k in all_a + all_b)
     qa = {s for s in left.values() if s in lexicon.QUESTION_WORDS}
     qb = {s for s in right.values() if s in lexicon.QUESTION_WORDS}
     # "how do I" and "what is the way to" ask the same; "how did it begin" and "when did it

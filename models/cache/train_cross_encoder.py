@@ -1,6 +1,6 @@
 """Train the cache verifier (a MiniLM pair classifier) and export it to ONNX. One command:
 
-    nice -n 10 /work/venv-train/bin/python models/cache/train_verifier.py \
+    nice -n 10 /work/venv-train/bin/python models/cache/train_cross_encoder.py \
         --out models/cache/verifier [--leave-out CATEGORY] [--seed 13]
 
 It owns the recipe: the first `--layers` transformer layers of all-MiniLM-L6-v2 (package
