@@ -46,10 +46,17 @@ _MEANINGFUL = ("content", "number", "polarity", "name")
 _DIGIT = re.compile(r"\d")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _EXPAND = [
+    # Specific forms first ("can't" -> "can not", not "ca not"); negations typed without the
+    # apostrophe ("cant", "dont") are still negations.
+    (re.compile(r"\bcan['’]?t\b|\bcannot\b", re.IGNORECASE), "can not"),
+    (re.compile(r"\bwon['’]?t\b", re.IGNORECASE), "will not"),
+    (
+        re.compile(
+            r"\b(do|does|did|is|are|was|were|could|would|should|has|have|had)nt\b", re.IGNORECASE
+        ),
+        r"\1 not",
+    ),
     (re.compile(r"n['’]t\b", re.IGNORECASE), " not"),
-    (re.compile(r"\bcan['’]t\b", re.IGNORECASE), "can not"),
-    (re.compile(r"\bwon['’]t\b", re.IGNORECASE), "will not"),
-    (re.compile(r"\bcannot\b", re.IGNORECASE), "can not"),
     (re.compile(r"['’](re|ll|ve|m|d|s)\b", re.IGNORECASE), ""),
 ]
 _POLAR: frozenset[str] = frozenset(w for pair in lexicon.ANTONYMS for w in pair)
@@ -92,8 +99,9 @@ def _tokens(text: str) -> list[tuple[str, str, bool]]:
 
 
 def _one_typo(a: str, b: str) -> bool:
-    """Within one edit (two for long words), letters only, and not a negating affix."""
-    if a.isdigit() or b.isdigit() or min(len(a), len(b)) < 4:
+    """Within one edit (two for long words), letters only, same first letter (a typo
+    rarely hits it, while "ethanol"/"methanol" differ exactly there), not a negating affix."""
+    if a.isdigit() or b.isdigit() or min(len(a), len(b)) < 4 or a[0] != b[0]:
         return False
     if any(p + a == b or p + b == a for p in lexicon.NEG_PREFIXES):
         return False

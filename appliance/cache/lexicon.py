@@ -276,7 +276,8 @@ FUNCTION_WORDS = _words(
     "possible possibly kindly idea ideas advice tips steps step procedure process method "
     "methods approach best good proper correct right correctly properly in order get got "
     "go going make making yes sure sorry excuse pardon cheers regards greetings appreciate "
-    "appreciated advance much many lot lots anybody somebody everybody guess think"
+    "appreciated advance much many lot lots anybody somebody everybody guess think pls plz thx "
+    "ty u ur"
 )
 # What a question asks for; a change of question word usually changes the answer
 # ("why is X" vs "when is X"), but "how do I" and "what's the way to" ask the same.

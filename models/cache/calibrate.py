@@ -40,6 +40,20 @@ NAIVE = 0.92
 GPTCACHE_COSINE = 0.6
 
 
+# Honesty note: the held-out table was first produced at commit c029072. Two of its failures
+# then led to two general alignment fixes (a typo keeps its first letter: "ethanol" is no
+# typo of "methanol"; "cant"/"dont" typed without an apostrophe are negations), so the
+# table below is no longer fully blind.
+HELDOUT_NOTE = (
+    "Seen once before the last change: the first run (commit c029072) gave the verifier "
+    "near_repeat 97.1%, paraphrase 2.9%, entity 2.9% wrong, all else 0.0% wrong (LOCO: "
+    "number_date 2.9%), recall 50.0%, wrong 0.5% of all pairs. Two of its misses then led to "
+    "two general alignment fixes (a typo keeps its first letter, so ethanol/methanol is no "
+    "typo; cant/dont without an apostrophe are negations); the table below is after them "
+    "and so no longer fully blind. The operating point was not changed."
+)
+
+
 def pct(x: float) -> str:
     return "-" if np.isnan(x) else f"{100 * x:.1f}%"
 
@@ -183,7 +197,9 @@ Leave-one-category-out models, each with a point chosen without its category:
 
 {table(test)}
 
-## Hand-written held-out traps ({len(held.rows) if held else 0} pairs, never trained or tuned on)
+## Hand-written held-out traps ({len(held.rows) if held else 0} pairs, never trained on)
+
+{HELDOUT_NOTE}
 
 {table(held) if held is not None else "(development run)"}
 
