@@ -50,7 +50,9 @@ HELDOUT_NOTE = (
     "number_date 2.9%), recall 50.0%, wrong 0.5% of all pairs. Two of its misses then led to "
     "two general alignment fixes (a typo keeps its first letter, so ethanol/methanol is no "
     "typo; cant/dont without an apostrophe are negations); the table below is after them "
-    "and so no longer fully blind. The operating point was not changed."
+    "and so no longer fully blind. The thresholds were not changed; a tie on validation "
+    "between guards in front or not is now broken towards the guards (they only block, and "
+    "cache.guard_* default on), which the first run broke the other way."
 )
 
 
@@ -130,13 +132,18 @@ def main() -> None:
     # back): its pairs only cap how many of its different-answer pairs may be served.
     skip: tuple[str, ...] = ()
     options = {g: ev.operating_point(val, "full", g, skip) for g in (False, True)}
-    use_guards = options[True][2].recall > options[False][2].recall
+    # On a tie the guards stay in front: they only ever block, and cache.guard_* default on.
+    use_guards = options[True][2].recall >= options[False][2].recall
     candidate, threshold, val_rates = options[use_guards]
     points = {"full": (candidate, threshold)}
+    # The same protocol with the verifier alone: the guards are hand-written knowledge of
+    # three trap kinds, so only this row shows what the learned part carries to a new kind.
+    alone = {"full": ev.operating_point(val, "full", False, skip)[:2]}
     for category in models:
         if category in KINDS:
             c, t, _ = ev.operating_point(val, category, use_guards, (*skip, category))
             points[category] = (c, t)
+            alone[category] = ev.operating_point(val, category, False, (*skip, category))[:2]
 
     def table(s: ev.Scored) -> str:
         lines = [HEADER]
@@ -162,6 +169,13 @@ def main() -> None:
                     ev.rates(s, loco_hits(s, points, use_guards)),
                 )
             )
+            if use_guards:
+                lines.append(
+                    row(
+                        "verifier without guards, leave-one-category-out",
+                        ev.rates(s, loco_hits(s, alone, False)),
+                    )
+                )
         return "\n".join(lines)
 
     conv = multiturn.report(args.model, candidate, threshold, use_guards, not args.dev)
