@@ -87,3 +87,21 @@ def test_parent_scope_only_when_the_previous_turns_are_one_exchange() -> None:
     assert tool.parent is None
     single = build_key("ns", "m", [{"role": "user", "content": QUESTION}], {})
     assert single.parent is None and single.parent_text == ""
+
+
+def test_the_verifier_picks_the_candidate_that_answers_among_close_ones(
+    verified: SemanticCache, embed: Embed
+) -> None:
+    def single(text: str) -> CacheKey:
+        return build_key("ns", "m", [{"role": "user", "content": text}], {})
+
+    for text in ("What is the status of order 48213?", "What is the status of order 48231?"):
+        verified.store(verified.new_entry_id(), single(text), embed(text), text.encode())
+    asked = "what is the status of order 48231"
+    got = verified.lookup(single(asked), embed(asked))
+    assert got.outcome == "hit" and got.response == b"What is the status of order 48231?"
+    trap = "What is the status of order 48321?"
+    assert verified.lookup(single(trap), embed(trap)).outcome == "miss"
+    # The guards screen first (the numbers differ), so the verifier saw only the right one.
+    stats = verified.stats()
+    assert stats["verified"] == 1 and stats["blocked"] == {"numbers": 1}
