@@ -4,8 +4,9 @@ Run in a bench venv that has gptcache plus our runtime deps (GPTCache is never a
 dependency):
     python3 -m venv /tmp/gptvenv
     /tmp/gptvenv/bin/pip install gptcache hnswlib sqlalchemy diskcache msgspec numpy
-    /tmp/gptvenv/bin/python bench/gptcache_compare.py
-It needs the QQP embeddings cached by `models/cache/calibrate.py` (our MiniLM encoder).
+    /tmp/gptvenv/bin/python bench/gptcache_compare.py [--pairs qqp|heldout]
+It needs the embeddings cached by `models/cache/calibrate.py` (our MiniLM encoder): the QQP
+sample, or the hand-written held-out trap pairs (`--pairs heldout`, scored per category).
 
 Protocol (a realistic shared cache, harsher than calibrate.py's one-pair-at-a-time): every
 pair's `a` is stored with its own answer, then every `b` is asked. A hit is correct only on
@@ -30,21 +31,45 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.cache.scope import build_key  # noqa: E402
+from appliance.cache.scope import build_key, normalise_text  # noqa: E402
 from appliance.cache.semantic import SemanticCache  # noqa: E402
+from appliance.cache.verifier import Verifier  # noqa: E402
 from appliance.config import CacheConfig  # noqa: E402
+from models.cache import evaluate  # noqa: E402
 from models.cache import pairs as data  # noqa: E402
 from models.cache.embeddings import embed_cached  # noqa: E402
+from models.cache.multiturn import TunedConfig  # noqa: E402
 
 SAMPLE = 2000
 
 
-def load() -> tuple[list[data.Pair], dict[str, np.ndarray]]:
+def load(which: str) -> tuple[list[data.Pair], dict[str, np.ndarray], list[str]]:
+    if which == "heldout":
+        examples = evaluate.load_pairs(ROOT / "models" / "cache" / "traps" / "heldout_pairs.jsonl")
+        rows = [data.Pair(e.a, e.b, e.same) for e in examples]
+        texts = sorted({normalise_text(t) for p in rows for t in (p.a, p.b)})
+        vectors = embed_cached("heldout", texts)  # same cache key as calibrate.py
+        table = dict(zip(texts, vectors, strict=True))
+        return (
+            rows,
+            {t: table[normalise_text(t)] for p in rows for t in (p.a, p.b)},
+            [e.category for e in examples],
+        )
     rows = data.qqp_sample()
     texts = sorted({t for p in rows for t in (p.a, p.b)})
     vectors = embed_cached("qqp", texts)  # same cache key as calibrate.py
     table = dict(zip(texts, vectors, strict=True))
-    return rows[:SAMPLE], table
+    return rows[:SAMPLE], table, []
+
+
+def by_category(rows: list[data.Pair], answers: list[str | None], categories: list[str]) -> str:
+    """Served share per trap category (recall for same-answer kinds, wrong otherwise)."""
+    cells = []
+    for category in dict.fromkeys(categories):
+        idx = [i for i, c in enumerate(categories) if c == category]
+        served = sum(answers[i] is not None for i in idx)
+        cells.append(f"{category} {100 * served / len(idx):.1f}%")
+    return "  ".join(cells)
 
 
 def score(name: str, rows: list[data.Pair], answers: list[str | None], times: list[float]) -> None:
@@ -70,10 +95,18 @@ def score(name: str, rows: list[data.Pair], answers: list[str | None], times: li
     )
 
 
-def ours(rows: list[data.Pair], table: dict[str, np.ndarray], threshold: float) -> None:
-    config = CacheConfig(threshold=threshold, index_save_interval_s=3600)
+def ours(
+    rows: list[data.Pair],
+    table: dict[str, np.ndarray],
+    threshold: float,
+    verified: bool = False,
+    categories: list[str] | None = None,
+) -> None:
+    config: CacheConfig = CacheConfig(threshold=threshold, index_save_interval_s=3600)
+    if verified:
+        config = TunedConfig(index_save_interval_s=3600)
     with tempfile.TemporaryDirectory() as tmp:
-        cache = SemanticCache(Path(tmp), config)
+        cache = SemanticCache(Path(tmp), config, verifier=Verifier() if verified else None)
         for i, pair in enumerate(rows):
             key = build_key("ns", "m", [{"role": "user", "content": pair.a}], {})
             cache.store(cache.new_entry_id(), key, table[pair.a], str(i).encode())
@@ -86,7 +119,14 @@ def ours(rows: list[data.Pair], table: dict[str, np.ndarray], threshold: float) 
             times.append(time.perf_counter() - t)
             answers.append(got.response.decode() if got.response else None)
         cache.close()
-    score(f"ours (guards, cosine >= {threshold:.2f})", rows, answers, times)
+    label = (
+        f"ours (verifier, cosine >= {TunedConfig().candidate_threshold:.2f})"
+        if verified
+        else f"ours (guards, cosine >= {threshold:.2f})"
+    )
+    score(label, rows, answers, times)
+    if categories:
+        print("   ", by_category(rows, answers, categories))
 
 
 def gptcache(
@@ -95,6 +135,7 @@ def gptcache(
     similarity_threshold: float,
     label: str,
     top_k: int = 1,
+    categories: list[str] | None = None,
 ) -> None:
     from gptcache import Cache, Config
     from gptcache.adapter.api import get, put
@@ -138,21 +179,28 @@ def gptcache(
             times.append(time.perf_counter() - t)
             answers.append(got)
     score(label, rows, answers, times)
+    if categories:
+        print("   ", by_category(rows, answers, categories))
 
 
-def main() -> None:
-    rows, table = load()
+def main(which: str) -> None:
+    rows, table, categories = load(which)
     chosen = CacheConfig().threshold
-    print(f"QQP sample: {len(rows)} pairs, {sum(p.same_answer for p in rows)} same-answer")
-    ours(rows, table, chosen)
-    ours(rows, table, 0.92)
-    gptcache(rows, table, 0.8, "GPTCache default (threshold 0.8 ~ cosine 0.6)")
+    print(f"{which}: {len(rows)} pairs, {sum(p.same_answer for p in rows)} same-answer")
+    ours(rows, table, chosen, categories=categories)
+    ours(rows, table, chosen, verified=True, categories=categories)
+    ours(rows, table, 0.92, categories=categories)
+    gptcache(rows, table, 0.8, "GPTCache default (threshold 0.8 ~ cosine 0.6)", 1, categories)
     # SearchDistanceEvaluation: score = 4 - squared L2 = 2 + 2 cos; hit when score >= 4 t.
     mapped = (2 + 2 * chosen) / 4
-    gptcache(rows, table, mapped, f"GPTCache at cosine >= {chosen:.2f} (no guards)")
+    gptcache(rows, table, mapped, f"GPTCache at cosine >= {chosen:.2f} (no guards)", 1, categories)
     # Its hnswlib store searches with ef = 2 * top_k; top_k=5 gives it a fairer ANN recall.
-    gptcache(rows, table, mapped, f"GPTCache at cosine >= {chosen:.2f}, top_k=5", top_k=5)
+    gptcache(rows, table, mapped, f"GPTCache at cosine >= {chosen:.2f}, top_k=5", 5, categories)
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", choices=["qqp", "heldout"], default="qqp")
+    main(parser.parse_args().pairs)

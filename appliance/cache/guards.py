@@ -21,257 +21,11 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from appliance.cache import lexicon
+
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’.\-&+#][A-Za-z0-9]+)*[+#]*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$")
-
-_SPELLED = {
-    w: str(i)
-    for i, w in enumerate(
-        [
-            "zero",
-            "_",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-    if w != "_"
-}
-_SPELLED.update(
-    {
-        w: str(10 * i)
-        for i, w in enumerate(
-            ["_", "_", "_", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-        )
-        if w != "_"
-    }
-)
-_SPELLED.update(
-    {
-        "hundred": "100",
-        "thousand": "1000",
-        "million": "1e6",
-        "billion": "1e9",
-        "second": "2",
-        "third": "3",
-        "fourth": "4",
-        "fifth": "5",
-        "half": "0.5",
-        "twice": "2",
-        "double": "2",
-        "triple": "3",
-        "dozen": "12",
-    }
-)
-# Month names count only when capitalised ("March" the month, "march" the verb; "DEC" the
-# company is all caps); weekdays and relative days count in any case.
-_MONTHS = frozenset(
-    [
-        "january",
-        "february",
-        "march",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-    ]
-)
-_DAYS = frozenset(
-    [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "today",
-        "tomorrow",
-        "yesterday",
-    ]
-)
-
-_NEGATORS = frozenset(
-    [
-        "not",
-        "no",
-        "never",
-        "none",
-        "nothing",
-        "nobody",
-        "nowhere",
-        "neither",
-        "nor",
-        "without",
-        "cannot",
-        "unable",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "cant",
-        "couldnt",
-        "wont",
-        "wouldnt",
-        "shouldnt",
-        "hasnt",
-        "havent",
-        "hadnt",
-        "mustnt",
-        "neednt",
-        "aint",
-    ]
-)
-
-# Polarity pairs: words whose swap flips the answer. General English, not fitted to any set.
-_ANTONYMS = [
-    ("on", "off"),
-    ("enable", "disable"),
-    ("include", "exclude"),
-    ("allow", "deny"),
-    ("allow", "block"),
-    ("accept", "reject"),
-    ("increase", "decrease"),
-    ("add", "remove"),
-    ("buy", "sell"),
-    ("open", "close"),
-    ("start", "stop"),
-    ("before", "after"),
-    ("above", "below"),
-    ("more", "less"),
-    ("most", "least"),
-    ("max", "min"),
-    ("maximum", "minimum"),
-    ("high", "low"),
-    ("higher", "lower"),
-    ("highest", "lowest"),
-    ("best", "worst"),
-    ("better", "worse"),
-    ("good", "bad"),
-    ("big", "small"),
-    ("bigger", "smaller"),
-    ("biggest", "smallest"),
-    ("large", "small"),
-    ("largest", "smallest"),
-    ("long", "short"),
-    ("longer", "shorter"),
-    ("fast", "slow"),
-    ("faster", "slower"),
-    ("hot", "cold"),
-    ("true", "false"),
-    ("yes", "no"),
-    ("positive", "negative"),
-    ("pro", "con"),
-    ("pros", "cons"),
-    ("win", "lose"),
-    ("gain", "lose"),
-    ("gain", "loss"),
-    ("import", "export"),
-    ("upload", "download"),
-    ("input", "output"),
-    ("push", "pull"),
-    ("send", "receive"),
-    ("ascending", "descending"),
-    ("asc", "desc"),
-    ("rich", "poor"),
-    ("cheap", "expensive"),
-    ("easy", "hard"),
-    ("easy", "difficult"),
-    ("strong", "weak"),
-    ("early", "late"),
-    ("first", "last"),
-    ("new", "old"),
-    ("young", "old"),
-    ("male", "female"),
-    ("man", "woman"),
-    ("men", "women"),
-    ("boy", "girl"),
-    ("husband", "wife"),
-    ("father", "mother"),
-    ("son", "daughter"),
-    ("brother", "sister"),
-    ("north", "south"),
-    ("east", "west"),
-    ("left", "right"),
-    ("up", "down"),
-    ("inside", "outside"),
-    ("love", "hate"),
-    ("always", "never"),
-    ("past", "future"),
-    ("plus", "minus"),
-    ("odd", "even"),
-    ("rise", "fall"),
-    ("borrow", "lend"),
-    ("light", "dark"),
-    ("light", "heavy"),
-    ("black", "white"),
-    ("success", "failure"),
-    ("succeed", "fail"),
-    ("pass", "fail"),
-    ("safe", "dangerous"),
-    ("legal", "banned"),
-    ("private", "public"),
-    ("online", "offline"),
-    ("front", "back"),
-    ("top", "bottom"),
-    ("wet", "dry"),
-    ("full", "empty"),
-    ("arrive", "depart"),
-    ("attack", "defend"),
-    ("lock", "unlock"),
-    ("mount", "unmount"),
-]
-# Prefix swaps that flip meaning across many words (encrypt/decrypt, import/export, ...).
-_PREFIX_SWAPS = [
-    ("en", "de"),
-    ("in", "ex"),
-    ("im", "ex"),
-    ("in", "de"),
-    ("pre", "post"),
-    ("over", "under"),
-    ("up", "down"),
-    ("inter", "intra"),
-    ("over", "under"),
-]
-# Prefixes that negate the stem they are glued to (safe/unsafe, legal/illegal, like/dislike).
-_NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "non-", "anti", "anti-", "a")
-_SUFFIX_SWAPS = [("ful", "less")]
 
 
 class GuardConfig(Protocol):
@@ -294,7 +48,7 @@ def _inflections(word: str) -> set[str]:
 def _build_polarity() -> dict[str, set[tuple[int, int]]]:
     """word form -> {(pair index, side)}; built per call site lazily, never at import."""
     table: dict[str, set[tuple[int, int]]] = {}
-    for index, pair in enumerate(_ANTONYMS):
+    for index, pair in enumerate(lexicon.ANTONYMS):
         for side, word in enumerate(pair):
             forms = {word} if len(word) <= 3 else _inflections(word)
             for form in forms:
@@ -323,9 +77,11 @@ def numbers(text: str) -> list[str]:
             found.append(part if "." in part else part.lstrip("0") or "0")
     for word in _words(text):
         token = word.lower().replace("'", "")
-        if token in _SPELLED:
-            found.append(_SPELLED[token])
-        elif token in _DAYS or (token in _MONTHS and word[:1].isupper() and not word.isupper()):
+        if token in lexicon.SPELLED:
+            found.append(lexicon.SPELLED[token])
+        elif token in lexicon.DAYS or (
+            token in lexicon.MONTHS and word[:1].isupper() and not word.isupper()
+        ):
             found.append(token[:3])
     for word in _words(text):
         # Letter codes fused with digits ("A113", "B12-X") keep their letters too.
@@ -340,7 +96,7 @@ def numbers(text: str) -> list[str]:
 def _negated(tokens: list[str]) -> bool:
     """Any negator, ignoring the "... or not" tag, which asks both ways rather than negating."""
     return any(
-        t in _NEGATORS and not (t in ("not", "no") and i > 0 and tokens[i - 1] == "or")
+        t in lexicon.NEGATORS and not (t in ("not", "no") and i > 0 and tokens[i - 1] == "or")
         for i, t in enumerate(tokens)
     )
 
@@ -370,13 +126,13 @@ def _affix_conflict(only_q: set[str], only_c: set[str]) -> bool:
         for word in a:
             if len(word) < 4:
                 continue
-            for prefix in _NEG_PREFIXES:
+            for prefix in lexicon.NEG_PREFIXES:
                 if prefix + word in b:
                     return True
-            for p1, p2 in _PREFIX_SWAPS:
+            for p1, p2 in lexicon.PREFIX_SWAPS:
                 if word.startswith(p1) and len(word) - len(p1) >= 3 and p2 + word[len(p1) :] in b:
                     return True
-            for s1, s2 in _SUFFIX_SWAPS:
+            for s1, s2 in lexicon.SUFFIX_SWAPS:
                 if word.endswith(s1) and word[: -len(s1)] + s2 in b:
                     return True
     return False

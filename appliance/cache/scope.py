@@ -12,6 +12,15 @@ own thread and can never match the same words asked after a different conversati
 last user turn is embedded: within one scope the earlier turns are identical by construction,
 and folding them into the embedded text would only pull different follow-ups of one thread
 closer together (a shared prefix inflates cosine similarity).
+
+A question asked again later in the same conversation ([..., q, answer, q again]) has a scope
+of its own (its earlier turns now hold the first ask), so it could never hit. The key
+therefore also names the scope of the previous ask (`parent`: the fingerprint of the turns
+before the previous user turn) and that turn's text: the facade may serve the entry stored
+for exactly that previous question, in exactly that context, when the verifier says the new
+turn asks the same thing. Anything else said in between (another question, a tool result, a
+second exchange) gives no parent, so a follow-up whose meaning depends on intervening turns
+is never matched across them.
 """
 
 from __future__ import annotations
@@ -31,11 +40,19 @@ _SPACE = re.compile(r"\s+")
 @dataclass(frozen=True)
 class CacheKey:
     """`scope`: namespace/model/fingerprint; `exact`: hash of scope + normalised last turn;
-    `text`: the normalised last user turn, which is what gets embedded and guarded."""
+    `text`: the normalised last user turn, which is what gets embedded and verified;
+    `parent`/`parent_text`: the scope and text of the same conversation's previous ask, when
+    the turns just before the last one are exactly [that user turn, one assistant answer]."""
 
     scope: str
     exact: str
     text: str
+    parent: str | None = None
+    parent_text: str = ""
+
+
+def exact_hash(scope: str, text: str) -> str:
+    return hashlib.sha256(f"{scope}\x00{text}".encode()).hexdigest()
 
 
 def normalise_text(text: str) -> str:
@@ -84,6 +101,30 @@ def build_key(
     and the params (None values dropped, so an explicit null equals an omitted field) form
     the fingerprint; the last user turn's text is embedded."""
     last = _last_user_index(messages)
+    scoped = {k: v for k, v in sorted(params.items()) if v is not None and k not in IGNORED_PARAMS}
+    scope = _scope(namespace, model, messages, last, scoped)
+    text = normalise_text(content_text(messages[last].get("content"))) if last >= 0 else ""
+    parent, parent_text = None, ""
+    previous = last - 2
+    if (
+        previous >= 0
+        and last == len(messages) - 1
+        and messages[previous].get("role") == "user"
+        and messages[previous + 1].get("role") == "assistant"
+        and not messages[previous + 1].get("tool_calls")
+    ):
+        parent = _scope(namespace, model, messages[: previous + 1], previous, scoped)
+        parent_text = normalise_text(content_text(messages[previous].get("content")))
+    return CacheKey(scope, exact_hash(scope, text), text, parent, parent_text)
+
+
+def _scope(
+    namespace: str,
+    model: str,
+    messages: list[dict[str, object]],
+    last: int,
+    scoped: dict[str, object],
+) -> str:
     context: list[object] = []
     for i, message in enumerate(messages):
         if i == last:
@@ -92,17 +133,13 @@ def build_key(
             if extra:
                 context.append({"last_user_fields": extra})
             continue
-        entry = {k: v for k, v in message.items() if k != "content"}
+        entry = {k: v for k, v in message.items() if k != "content" and v is not None}
         entry["content"] = normalise_text(content_text(message.get("content")))
         parts = _non_text_parts(message.get("content"))
         if parts:
             entry["parts"] = parts
         context.append(entry)
-    scoped = {k: v for k, v in sorted(params.items()) if v is not None and k not in IGNORED_PARAMS}
     fingerprint = hashlib.sha256(
         _canonical({"context": context, "params": scoped}).encode("utf-8")
     ).hexdigest()[:32]
-    scope = f"{namespace}/{model}/{fingerprint}"
-    text = normalise_text(content_text(messages[last].get("content"))) if last >= 0 else ""
-    exact = hashlib.sha256(f"{scope}\x00{text}".encode()).hexdigest()
-    return CacheKey(scope=scope, exact=exact, text=text)
+    return f"{namespace}/{model}/{fingerprint}"

@@ -1,4 +1,9 @@
-"""The semantic cache facade: exact tier, then hnswlib neighbours in scope, then guards.
+"""The semantic cache facade: exact tier, then hnswlib neighbours in scope, then a verifier.
+
+A semantic hit needs the index to find the entry above a loose cosine (`candidate_threshold`)
+and the verifier (`verifier.py`, which reads both questions) to give it at least
+`verifier_threshold`, or the entry's own bar, raised by feedback (`feedback.py`). Without a
+verifier the old rule applies: cosine >= `threshold` and the lexical guards.
 
 It owns the lookup and store protocol, keeping store, index and catalogue in step: TTL, the
 entry-count bound (LRU), invalidation, the epoch, and the background thread that saves the
@@ -22,33 +27,31 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from appliance.cache import guards
 from appliance.cache.catalogue import Catalogue
+from appliance.cache.feedback import (
+    FeedbackOutcome,
+    FeedbackPolicy,
+    ServedScores,
+    raised_bar,
+    record,
+)
 from appliance.cache.index import VectorIndex
+from appliance.cache.matching import Lookup, choose, screen
 from appliance.cache.rebuild import open_index
-from appliance.cache.scope import CacheKey
-from appliance.cache.store import Entry, EntryStore
+from appliance.cache.scope import CacheKey, exact_hash
+from appliance.cache.store import Entry, EntryStore, Flag
+from appliance.cache.verifier import Verifier, VerifyPolicy
 from appliance.config import CacheConfig
 
-# Candidates above the threshold examined in order; a blocked one does not hide a later one
-# that passes (e.g. "order 48231" stored next to "order 48213").
+# Neighbours fetched from the index; a blocked one does not hide a later one that passes
+# (e.g. "order 48231" stored next to "order 48213"). At most `verifier_candidates` of those
+# above the loose cosine are verified, in one batch.
 _CANDIDATES = 4
-
-
-@dataclass
-class Lookup:
-    outcome: Literal["hit", "miss"]
-    entry_id: str | None
-    similarity: float | None
-    response: bytes | None
-    tier: Literal["exact", "semantic"] | None
-    blocked_by: str | None
 
 
 class SemanticCache:
@@ -60,8 +63,11 @@ class SemanticCache:
         config: CacheConfig,
         dim: int = 384,
         sees_whole: Callable[[str], bool] | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.config = config
+        # None keeps the pre-verifier rule (cosine >= threshold + guards).
+        self.verifier = verifier
         # The encoder's "this text fits my window" test: a text longer than the window is
         # never matched semantically (its vector ignores its tail), only exactly.
         self._sees_whole = sees_whole
@@ -72,6 +78,7 @@ class SemanticCache:
         self._pending: dict[str, tuple[int, float]] = {}
         # Counters are bumped without a lock from lookup threads: approximate under races.
         self._counts: Counter[str] = Counter()
+        self._served = ServedScores()
         self._last_save: float | None = None
         self._epoch = self._store.epoch
         self._index, self._cat, self.opened = open_index(self._dir / "index", self._store, dim)
@@ -84,16 +91,26 @@ class SemanticCache:
 
     def lookup_exact(self, key: CacheKey) -> Lookup | None:
         """The exact tier alone: a hit needs no embedding, so the pipeline asks this first
-        and embeds only on a miss. None means "no exact hit" (nothing is counted yet)."""
+        and embeds only on a miss. None means "no exact hit" (nothing is counted yet). The
+        same question asked again right after its own answer, in the same conversation, is
+        an exact repeat of that earlier ask."""
         config = self.config
         if not config.enabled:
             return None
-        now = time.time()
-        entry_id = self._store.find_exact(key.exact)
-        if entry_id is None:
-            return None
-        entry = self._live_entry(entry_id, key.scope, now - config.ttl_days * 86400.0)
-        return None if entry is None else self._hit(entry, 1.0, "exact", now)
+        found = self._find_exact(key, time.time() - config.ttl_days * 86400.0)
+        return None if found is None else self._hit(found, 1.0, "exact", time.time(), None)
+
+    def _find_exact(self, key: CacheKey, oldest: float) -> Entry | None:
+        entry = self._entry_at(key.scope, key.text, oldest, key.exact)
+        if entry is None and key.parent is not None and key.parent_text == key.text:
+            entry = self._entry_at(key.parent, key.text, oldest)
+        return entry
+
+    def _entry_at(
+        self, scope: str, text: str, oldest: float, exact: str | None = None
+    ) -> Entry | None:
+        entry_id = self._store.find_exact(exact or exact_hash(scope, text))
+        return None if entry_id is None else self._live_entry(entry_id, scope, oldest)
 
     def lookup(self, key: CacheKey, vector: np.ndarray) -> Lookup:
         config = self.config
@@ -104,39 +121,61 @@ class SemanticCache:
 
     def lookup_semantic(self, key: CacheKey, vector: np.ndarray) -> Lookup:
         """The semantic tier alone (after `lookup_exact` missed)."""
-        config = self.config
-        if not config.enabled:
+        if not self.config.enabled:
             return Lookup("miss", None, None, None, None, None)
         if not self._fits(key.text):
             self._counts["blocked_too_long"] += 1
             return self._miss(None, "too_long")
-        now = time.time()
-        oldest = now - config.ttl_days * 86400.0
-        cat = self._cat
-        scope = cat.scope_ids.get(key.scope)
-        if scope is None or not key.text:
-            return self._miss(None, None)
-        results = self._index.search(
-            np.asarray(vector, dtype=np.float32), _CANDIDATES, scope, config.threshold
-        )
-        best = results[0][1] if results else None
-        blocked: str | None = None
-        for label, similarity in results:
-            if similarity < config.threshold:
-                break
-            entry_id = cat.entry_id(label)
-            entry = None if entry_id is None else self._live_entry(entry_id, key.scope, oldest)
-            if entry is None:
-                continue
-            reason = guards.check(key.text, entry.text, config)
-            if reason is None and not self._fits(entry.text):
-                reason = "too_long"
-            if reason is None:
-                return self._hit(entry, similarity, "semantic", now)
-            blocked = blocked or reason
-        if blocked:
-            self._counts[f"blocked_{blocked}"] += 1
-        return self._miss(best, blocked)
+        found = self._find_semantic(key, vector)
+        if found.outcome == "hit" and found.entry_id is not None:
+            entry = self._store.get(found.entry_id)
+            if entry is not None:
+                return self._hit(entry, found.similarity or 0.0, "semantic", time.time(), found)
+        if found.blocked_by:
+            self._counts[f"blocked_{found.blocked_by}"] += 1
+        return self._miss(found.similarity, found.blocked_by, found.score)
+
+    def _find_semantic(self, key: CacheKey, vector: np.ndarray) -> Lookup:
+        """What the semantic tier would serve, without counting anything."""
+        config = self.config
+        policy = VerifyPolicy.from_config(config)
+        loose = policy.candidate_threshold if self.verifier is not None else config.threshold
+        oldest = time.time() - config.ttl_days * 86400.0
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        candidates: list[tuple[Entry, float]] = []
+        best: float | None = None
+        scope = self._cat.scope_ids.get(key.scope)
+        if scope is not None and key.text:
+            results = self._index.search(vec, _CANDIDATES, scope, loose)
+            best = results[0][1] if results else None
+            for label, similarity in results:
+                entry_id = self._cat.entry_id(label)
+                entry = None if entry_id is None else self._live_entry(entry_id, key.scope, oldest)
+                if similarity >= loose and entry is not None:
+                    candidates.append((entry, similarity))
+        previous = self._previous_ask(key, vec, oldest)
+        if previous is not None and previous[1] >= loose:
+            candidates.append(previous)
+            best = max(best or 0.0, previous[1])
+        checked, blocked = screen(key.text, candidates, config, self._fits)
+        if self.verifier is None:
+            if checked:
+                return Lookup("hit", checked[0][0].id, checked[0][1], None, "semantic", None)
+            return Lookup("miss", None, best, None, None, blocked)
+        checked = checked[: policy.max_candidates]
+        self._counts["verified"] += len(checked)
+        return choose(self.verifier, key.text, checked, policy, best, blocked)
+
+    def _previous_ask(
+        self, key: CacheKey, vector: np.ndarray, oldest: float
+    ) -> tuple[Entry, float] | None:
+        """The entry stored for this conversation's previous question (see scope.py)."""
+        if key.parent is None or not key.parent_text:
+            return None
+        entry = self._entry_at(key.parent, key.parent_text, oldest)
+        if entry is None:
+            return None
+        return entry, float(np.frombuffer(entry.vector, dtype=np.float32) @ vector)
 
     def _fits(self, text: str) -> bool:
         return self._sees_whole is None or self._sees_whole(text)
@@ -148,18 +187,77 @@ class SemanticCache:
         return entry if entry.created >= oldest else None
 
     def _hit(
-        self, entry: Entry, similarity: float, tier: Literal["exact", "semantic"], now: float
+        self,
+        entry: Entry,
+        similarity: float,
+        tier: Literal["exact", "semantic"],
+        now: float,
+        found: Lookup | None,
     ) -> Lookup:
         self._counts["hits"] += 1
         self._counts[f"hits_{tier}"] += 1
         hits, _ = self._pending.get(entry.id, (0, 0.0))
         self._pending[entry.id] = (hits + 1, now)
         self._cat.touch(entry.id)
-        return Lookup("hit", entry.id, similarity, entry.response, tier, None)
+        score = None if found is None else found.score
+        self._served.remember(entry.id, score)
+        return Lookup("hit", entry.id, similarity, entry.response, tier, None, score)
 
-    def _miss(self, best: float | None, blocked: str | None) -> Lookup:
+    def _miss(self, best: float | None, blocked: str | None, score: float | None = None) -> Lookup:
         self._counts["misses"] += 1
-        return Lookup("miss", None, best, None, None, blocked)
+        return Lookup("miss", None, best, None, None, blocked, score)
+
+    # ----- feedback -----------------------------------------------------------------------
+
+    def feedback(self, entry_id: str, wrong: bool) -> FeedbackOutcome:
+        """A client's verdict on a served entry (`POST /admin/cache/feedback`). Wrong after a
+        semantic serve: the entry's own bar rises just above the score it was served at, so
+        that wording (and anything the verifier is less sure of) misses from now on. Wrong
+        after an exact serve (the answer itself is wrong), or flagged too often: dropped."""
+        with self._write:
+            entry = self._store.get(entry_id)
+            if entry is None or entry_id not in self._cat.labels:
+                flag = self._store.get_flag(entry_id)
+                return FeedbackOutcome(entry_id, "unknown", flag.bar if flag else 0.0, 0)
+            if not wrong:
+                self._counts["feedback_right"] += 1
+                return FeedbackOutcome(entry_id, "kept", entry.bar, entry.flags)
+            self._counts["feedback_wrong"] += 1
+            served = self._served.pop(entry_id)
+            rules = FeedbackPolicy.from_config(self.config)
+            flags = entry.flags + 1
+            if served is None or flags >= rules.drop_after:
+                self._remove([entry_id])
+                return record(self._store, entry, flags, entry.bar, True, "wrong")
+            bar = raised_bar(entry.bar, served, rules)
+            self._store.set_bar(entry_id, bar, flags)
+            return record(self._store, entry, flags, bar, False, "wrong")
+
+    def reasked(self, key: CacheKey, vector: np.ndarray) -> FeedbackOutcome | None:
+        """The client asked again with `Cache-Control: no-cache`: it did not want what the
+        cache would have served. If that would have been a semantic hit, the entry's bar
+        rises above this wording's score. An exact repeat needs nothing here: the fresh
+        answer replaces the entry when it is stored."""
+        if not self.config.enabled or self.verifier is None or not self._fits(key.text):
+            return None
+        if self._find_exact(key, time.time() - self.config.ttl_days * 86400.0) is not None:
+            return None
+        found = self._find_semantic(key, vector)
+        if found.outcome != "hit" or found.entry_id is None or found.score is None:
+            return None
+        rules = FeedbackPolicy.from_config(self.config)
+        with self._write:
+            entry = self._store.get(found.entry_id)
+            if entry is None:
+                return None
+            bar = raised_bar(entry.bar, found.score, rules)
+            self._store.set_bar(entry.id, bar, entry.flags)
+            self._counts["feedback_no_cache"] += 1
+            return record(self._store, entry, entry.flags, bar, False, "no-cache")
+
+    def flagged(self, limit: int = 50) -> list[Flag]:
+        """Entries with feedback against them, most recent first (for the TUI)."""
+        return sorted(self._store.flags(), key=lambda f: -f.last)[: max(0, limit)]
 
     # ----- writes -------------------------------------------------------------------------
 
@@ -300,6 +398,10 @@ class SemanticCache:
             "epoch": self._epoch,
             "store_bytes": self._store.volume(),
             "threshold": self.config.threshold,
+            "verifier": None if self.verifier is None else self.verifier.model_path.name,
+            "verified": self._counts["verified"],
+            "feedback_wrong": self._counts["feedback_wrong"],
+            "feedback_no_cache": self._counts["feedback_no_cache"],
         }
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """Durable cache entries in diskcache: the source of truth the index is rebuilt from.
 
-It owns the on-disk records (response, vector, scope, text, created, hits, label), the
-exact-hash lookup, and three counters kept beside them: the epoch, the generation (bumped by
-every add or delete, so a saved index can tell it is stale) and nothing else. It must not
+It owns the on-disk records (response, vector, scope, text, created, hits, label, the entry's
+own verifier bar), the exact-hash lookup, the log of entries flagged wrong, and two counters
+kept beside them: the epoch and the generation (bumped by every add or delete, so a saved
+index can tell it is stale). It must not
 know about similarity, TTL policy or LRU order: the facade decides what to delete.
 
 diskcache runs SQLite in WAL mode; `synchronous=FULL` makes a returned `put` survive power
@@ -32,9 +33,28 @@ class Entry(msgspec.Struct, array_like=True):
     epoch: int
     hits: int = 0
     last_used: float = 0.0
+    # The verifier probability this entry needs to be served semantically, when it is above
+    # the global threshold: raised by feedback (flagged wrong, re-asked with no-cache).
+    # Trailing fields with defaults keep entries written before them readable.
+    bar: float = 0.0
+    flags: int = 0
+
+
+class Flag(msgspec.Struct):
+    """One entry's feedback history, kept after the entry itself is dropped (for the TUI)."""
+
+    entry_id: str
+    text: str
+    scope: str
+    flags: int
+    bar: float
+    dropped: bool
+    last: float
+    reason: str
 
 
 _ENTRY = "e"
+_FLAG = "f"
 _EXACT = "x"
 _EPOCH = "meta:epoch"
 _GENERATION = "meta:generation"
@@ -55,6 +75,7 @@ class EntryStore:
         )
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(Entry)
+        self._flag_decoder = msgspec.msgpack.Decoder(Flag)
 
     @property
     def epoch(self) -> int:
@@ -113,6 +134,34 @@ class EntryStore:
                 entry.hits += hits
                 entry.last_used = max(entry.last_used, last_used)
                 self._cache.set((_ENTRY, entry_id), self._encoder.encode(entry))
+
+    def set_bar(self, entry_id: str, bar: float, flags: int) -> Entry | None:
+        """Persist an entry's own bar and flag count; None if it is gone."""
+        with self._cache.transact():
+            raw = self._cache.get((_ENTRY, entry_id))
+            if raw is None:
+                return None
+            entry = self._decoder.decode(raw)
+            entry.bar, entry.flags = bar, flags
+            self._cache.set((_ENTRY, entry_id), self._encoder.encode(entry))
+            return entry
+
+    def put_flag(self, flag: Flag) -> None:
+        self._cache.set((_FLAG, flag.entry_id), self._encoder.encode(flag))
+
+    def get_flag(self, entry_id: str) -> Flag | None:
+        raw = self._cache.get((_FLAG, entry_id))
+        return None if raw is None else self._flag_decoder.decode(raw)
+
+    def flags(self) -> list[Flag]:
+        """Every flag record (a short list: only entries someone flagged)."""
+        found = []
+        for key in self._cache.iterkeys():
+            if isinstance(key, tuple) and key[0] == _FLAG:
+                raw = self._cache.get(key)
+                if raw is not None:
+                    found.append(self._flag_decoder.decode(raw))
+        return found
 
     def entries(self) -> Iterator[Entry]:
         """Every entry; used only to rebuild or repair the index."""

@@ -1,22 +1,25 @@
-"""Calibrate the semantic cache threshold and guards on the dev pairs; write CALIBRATION.md.
+"""Calibrate the cache verifier and report it against plain cosine, the old guarded cache and
+GPTCache's defaults; writes CALIBRATION.md in one run.
 
-Run from the repo root: `.venv/bin/python models/cache/calibrate.py`.
+    .venv/bin/python models/cache/train_verifier.py --loco-dir /tmp/loco   # seconds
+    .venv/bin/python models/cache/calibrate.py --loco-dir /tmp/loco        # --dev: no held-out
 
-Protocol: for each pair, `a` is stored and `b` is asked. A hit on a same-answer pair counts
-toward recall; a hit on a different-answer pair is a wrong hit (rate = wrong hits / all
-different-answer pairs). Plain cosine and cosine + guards are scored per threshold. The
-threshold is chosen on MeanCache val (the lowest one whose guarded wrong-hit rate is <= 2%,
-i.e. the best recall under that cap) and reported on a held-out QQP sample. Contextual
-follow-ups run through the real `SemanticCache` with real keys: each conversation
-[main, answer, follow-up] is stored; the same follow-up after another row's conversation is
-a trap, as is another row's follow-up asked in the same conversation.
+Protocol: for each pair `a` is stored and `b` is asked (see `evaluate.py`). The operating
+point (loose cosine + verifier threshold, with or without the lexical guards in front) is
+chosen on validation only: rule pairs from MeanCache questions hashed to "val" plus real
+MeanCache val pairs. It is reported on rule pairs from the other half of MeanCache's
+questions ("test") and on the hand-written held-out traps (models/cache/traps/), which nothing
+is trained or tuned on. Leave-one-category-out: a model trained without one trap category's
+rule pairs (train_verifier.py --loco-dir), given an operating point chosen without that
+category, is scored on that category; that is the number an unseen kind of trap would see.
+Development runs (`--dev`) leave the held-out traps out and write nothing.
+Multi-turn: conversations run through the real `SemanticCache` (multiturn.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,197 +27,216 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from appliance.cache import guards  # noqa: E402
-from appliance.cache.scope import build_key, normalise_text  # noqa: E402
-from appliance.cache.semantic import SemanticCache  # noqa: E402
-from appliance.config import CacheConfig  # noqa: E402
-from models.cache import pairs as data  # noqa: E402
-from models.cache.embeddings import embed_cached  # noqa: E402
+from appliance.cache.verifier import Verifier, default_model_path  # noqa: E402
+from models.cache import evaluate as ev  # noqa: E402
+from models.cache import multiturn, rules, verifier_data  # noqa: E402
 
-THRESHOLDS = [round(0.80 + 0.01 * i, 2) for i in range(20)]
-MAX_WRONG = 0.02
+HERE = Path(__file__).resolve().parent
+HELDOUT = HERE / "traps" / "heldout_pairs.jsonl"
+KINDS = (*rules.SAME, *rules.DIFFERENT)
 NAIVE = 0.92
+# GPTCache's default similarity evaluation (SearchDistanceEvaluation, similarity_threshold
+# 0.8) serves when 4 - squared L2 >= 0.8 * 4; on unit vectors that is cosine >= 0.6.
+GPTCACHE_COSINE = 0.6
 
 
-@dataclass
-class Scored:
-    name: str
-    sim: np.ndarray
-    same: np.ndarray
-    blocked: list[str | None]
-
-    def rates(self, threshold: float, guarded: bool) -> tuple[float, float]:
-        hit = self.sim >= threshold
-        if guarded:
-            hit &= np.array([b is None for b in self.blocked])
-        recall = float(hit[self.same].mean()) if self.same.any() else float("nan")
-        wrong = float(hit[~self.same].mean()) if (~self.same).any() else float("nan")
-        return recall, wrong
-
-
-def score_pairs(name: str, rows: list[data.Pair]) -> Scored:
-    texts = sorted({t for p in rows for t in (p.a, p.b)})
-    vectors = embed_cached(name, texts)
-    where = {t: i for i, t in enumerate(texts)}
-    a = vectors[[where[p.a] for p in rows]]
-    b = vectors[[where[p.b] for p in rows]]
-    config = CacheConfig()
-    blocked = [guards.check(normalise_text(p.b), normalise_text(p.a), config) for p in rows]
-    same = np.array([p.same_answer for p in rows])
-    return Scored(name, np.clip((a * b).sum(axis=1), 0.0, 1.0), same, blocked)
-
-
-def conversation(main: str, answer: str, follow_up: str) -> list[dict[str, object]]:
-    return [
-        {"role": "user", "content": main},
-        {"role": "assistant", "content": answer},
-        {"role": "user", "content": follow_up},
-    ]
-
-
-def contextual(threshold: float) -> dict[str, float]:
-    """Ours (real cache, real keys) vs two naive baselines at the same threshold."""
-    rows = data.contextual()
-    n = len(rows)
-    follow = embed_cached("ctx-follow", [normalise_text(r["follow_up"]) for r in rows])
-    joined = embed_cached("ctx-joined", [f"{r['main']} {r['follow_up']}" for r in rows])
-    crossed = embed_cached(
-        "ctx-crossed", [f"{rows[(i + 1) % n]['main']} {r['follow_up']}" for i, r in enumerate(rows)]
-    )
-    config = CacheConfig(threshold=threshold, index_save_interval_s=3600)
-    with tempfile.TemporaryDirectory() as tmp:
-        cache = SemanticCache(Path(tmp), config)
-        for i, r in enumerate(rows):
-            key = build_key(
-                "ns", "m", conversation(r["main"], r["main_answer"], r["follow_up"]), {}
-            )
-            cache.store(cache.new_entry_id(), key, follow[i], r["follow_up_answer"].encode())
-        same = other_ctx = other_q = 0
-        for i, r in enumerate(rows):
-            j = (i + 1) % n
-            own = build_key(
-                "ns", "m", conversation(r["main"], r["main_answer"], r["follow_up"]), {}
-            )
-            same += cache.lookup(own, follow[i]).outcome == "hit"
-            trap = build_key(
-                "ns",
-                "m",
-                conversation(rows[j]["main"], rows[j]["main_answer"], r["follow_up"]),
-                {},
-            )
-            other_ctx += cache.lookup(trap, follow[i]).outcome == "hit"
-            swap = build_key(
-                "ns",
-                "m",
-                conversation(r["main"], r["main_answer"], rows[j]["follow_up"]),
-                {},
-            )
-            other_q += cache.lookup(swap, follow[j]).outcome == "hit"
-        cache.close()
-    return {
-        "rows": n,
-        "ours_same_thread_recall": same / n,
-        "ours_wrong_other_thread": other_ctx / n,
-        "ours_wrong_other_question": other_q / n,
-        # A cache keyed on the last user turn alone serves the identical follow-up everywhere.
-        "naive_last_turn_wrong": float(np.mean(np.sum(follow * follow, axis=1) >= threshold)),
-        # A cache that embeds "main + follow-up" and compares plain cosine.
-        "naive_joined_wrong": float(np.mean(np.sum(joined * crossed, axis=1) >= threshold)),
-    }
+# Honesty note: the held-out table was first produced at commit c029072. Two of its failures
+# then led to two general alignment fixes (a typo keeps its first letter: "ethanol" is no
+# typo of "methanol"; "cant"/"dont" typed without an apostrophe are negations), so the
+# table below is no longer fully blind.
+HELDOUT_NOTE = (
+    "Seen once before the last change: the first run (commit c029072) gave the verifier "
+    "near_repeat 97.1%, paraphrase 2.9%, entity 2.9% wrong, all else 0.0% wrong (LOCO: "
+    "number_date 2.9%), recall 50.0%, wrong 0.5% of all pairs. Two of its misses then led to "
+    "two general alignment fixes (a typo keeps its first letter, so ethanol/methanol is no "
+    "typo; cant/dont without an apostrophe are negations); the table below is after them "
+    "and so no longer fully blind. The thresholds were not changed; a tie on validation "
+    "between guards in front or not is now broken towards the guards (they only block, and "
+    "cache.guard_* default on), which the first run broke the other way."
+)
 
 
 def pct(x: float) -> str:
-    return f"{100 * x:5.1f}%"
+    return "-" if np.isnan(x) else f"{100 * x:.1f}%"
+
+
+def row(name: str, r: ev.Rates) -> str:
+    cells = " | ".join(pct(r.per_category.get(k, float("nan"))) for k in KINDS)
+    return f"| {name} | {cells} | {pct(r.recall)} | {pct(r.wrong_all)} |"
+
+
+HEADER = (
+    "| | "
+    + " | ".join(f"{k} ({'recall' if k in rules.SAME else 'wrong'})" for k in KINDS)
+    + " | recall (same-answer) | wrong (all pairs) |\n|---"
+    + "|---" * (len(KINDS) + 2)
+    + "|"
+)
+
+
+def meancache_line(val: ev.Scored, candidate: float, threshold: float, guards: bool) -> str:
+    """Served share of MeanCache's same-answer and of its different-answer pairs."""
+    mask = val.categories == "meancache"
+    same = val.same[mask]
+    out = []
+    for name, hit in (
+        (f"cosine >= {NAIVE}", val.cos >= NAIVE),
+        ("before", val.hits(None, 0.94, 0, True)),
+        ("verifier", val.hits("full", candidate, threshold, guards)),
+    ):
+        h = hit[mask]
+        out.append(
+            f"{name} serves {pct(h[same].mean())} of same / {pct(h[~same].mean())} of different"
+        )
+    return "; ".join(out) + "."
+
+
+def loco_hits(s: ev.Scored, points: dict[str, tuple[float, float]], guards: bool) -> np.ndarray:
+    """Each pair decided by the model that never saw its category."""
+    hit = s.hits("full", *points["full"], guards)
+    for category in KINDS:
+        if category in points:
+            mask = s.categories == category
+            hit[mask] = s.hits(category, *points[category], guards)[mask]
+    return hit
 
 
 def main() -> None:
-    sets = [score_pairs("meancache", data.meancache_val()), score_pairs("qqp", data.qqp_sample())]
-    calib = sets[0]
-    chosen = next(
-        (t for t in THRESHOLDS if calib.rates(t, guarded=True)[1] <= MAX_WRONG), THRESHOLDS[-1]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--loco-dir", type=Path, default=None)
+    parser.add_argument("--model", type=Path, default=default_model_path())
+    parser.add_argument(
+        "--dev", action="store_true", help="development run: no held-out traps, no file written"
     )
-    lines = [
-        "| threshold | "
-        + " | ".join(
-            f"{s.name} plain recall / wrong | {s.name} guarded recall / wrong" for s in sets
-        )
-        + " |",
-        "|---" * (1 + 2 * len(sets)) + "|",
-    ]
-    for t in THRESHOLDS:
-        cells = []
+    args = parser.parse_args()
+
+    val = ev.score(
+        "val", verifier_data.rule_set("val", 11, 150) + verifier_data.meancache_set("val", 1500, 11)
+    )
+    test = ev.score("test", verifier_data.rule_set("test", 12, 150))
+    held = ev.score("heldout", ev.load_pairs(HELDOUT)) if not args.dev else None
+    sets = (val, test) if held is None else (val, test, held)
+    models = {"full": args.model}
+    if args.loco_dir is not None:
+        for category in KINDS:
+            path = args.loco_dir / category / args.model.name
+            if path.exists():
+                models[category] = path
+    for name, path in models.items():
+        verifier = Verifier(path)
         for s in sets:
-            for guarded in (False, True):
-                r, w = s.rates(t, guarded)
-                cells.append(f"{pct(r)} / {pct(w)}")
-        mark = " **(chosen)**" if t == chosen else (" (naive 0.92)" if t == NAIVE else "")
-        lines.append(f"| {t:.2f}{mark} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    print(table)
+            ev.add_verifier(s, name, verifier)
 
-    summary = [
-        "| dataset | pairs (same / different) | plain @0.92 recall / wrong | "
-        f"plain @{chosen:.2f} recall / wrong | guarded @{chosen:.2f} recall / wrong |",
-        "|---|---|---|---|---|",
-    ]
-    for s in sets:
-        r0, w0 = s.rates(NAIVE, False)
-        r1, w1 = s.rates(chosen, False)
-        r2, w2 = s.rates(chosen, True)
-        summary.append(
-            f"| {s.name} | {int(s.same.sum())} / {int((~s.same).sum())} | "
-            f"{pct(r0)} / {pct(w0)} | {pct(r1)} / {pct(w1)} | {pct(r2)} / {pct(w2)} |"
-        )
-    plain_cap = next(
-        (t for t in THRESHOLDS if calib.rates(t, guarded=False)[1] <= MAX_WRONG), THRESHOLDS[-1]
-    )
-    for s in sets:
-        r3, w3 = s.rates(plain_cap, False)
-        summary.append(
-            f"| {s.name}, plain cosine at its own <= {pct(MAX_WRONG).strip()} point "
-            f"({plain_cap:.2f}) | | | | {pct(r3)} / {pct(w3)} |"
-        )
-    ctx = contextual(chosen)
-    summary.append(
-        f"| contextual follow-ups | {ctx['rows']} threads | last-turn-only cache: wrong "
-        f"{pct(ctx['naive_last_turn_wrong'])}; main+follow-up embedded: wrong "
-        f"{pct(ctx['naive_joined_wrong'])} | - | ours: same-thread recall "
-        f"{pct(ctx['ours_same_thread_recall'])}, wrong (other thread) "
-        f"{pct(ctx['ours_wrong_other_thread'])}, wrong (other question, same thread) "
-        f"{pct(ctx['ours_wrong_other_question'])} |"
-    )
-    summary_text = "\n".join(summary)
-    print("\n" + summary_text)
+    # Operating point: with the guards in front of the verifier, or the verifier alone.
+    # MeanCache's Quora labels are noisy (near-identical questions marked different and
+    # back): its pairs only cap how many of its different-answer pairs may be served.
+    skip: tuple[str, ...] = ()
+    options = {g: ev.operating_point(val, "full", g, skip) for g in (False, True)}
+    # On a tie the guards stay in front: they only ever block, and cache.guard_* default on.
+    use_guards = options[True][2].recall >= options[False][2].recall
+    candidate, threshold, val_rates = options[use_guards]
+    points = {"full": (candidate, threshold)}
+    # The same protocol with the verifier alone: the guards are hand-written knowledge of
+    # three trap kinds, so only this row shows what the learned part carries to a new kind.
+    alone = {"full": ev.operating_point(val, "full", False, skip)[:2]}
+    for category in models:
+        if category in KINDS:
+            c, t, _ = ev.operating_point(val, category, use_guards, (*skip, category))
+            points[category] = (c, t)
+            alone[category] = ev.operating_point(val, category, False, (*skip, category))[:2]
 
-    guard_lines = [
-        "| dataset | guard | different-answer pairs blocked (above threshold) | "
-        "same-answer pairs lost (above threshold) |",
-        "|---|---|---|---|",
-    ]
-    for s in sets:
-        above = s.sim >= chosen
-        for name in ("numbers", "negation", "entities"):
-            hit = np.array([b == name for b in s.blocked]) & above
-            guard_lines.append(
-                f"| {s.name} | {name} | {int((hit & ~s.same).sum())} | "
-                f"{int((hit & s.same).sum())} |"
+    def table(s: ev.Scored) -> str:
+        lines = [HEADER]
+        lines.append(row(f"plain cosine >= {NAIVE}", ev.rates(s, s.cos >= NAIVE)))
+        lines.append(
+            row(
+                "GPTCache defaults (cosine >= 0.6, emulated)", ev.rates(s, s.cos >= GPTCACHE_COSINE)
             )
-    guard_text = "\n".join(guard_lines)
-    print("\n" + guard_text)
+        )
+        lines.append(
+            row("before: cosine >= 0.94 + guards", ev.rates(s, s.hits(None, 0.94, 0, True)))
+        )
+        lines.append(
+            row(
+                "verifier, trained on every category",
+                ev.rates(s, s.hits("full", candidate, threshold, use_guards)),
+            )
+        )
+        if len(points) > 1:
+            lines.append(
+                row(
+                    "**verifier, leave-one-category-out**",
+                    ev.rates(s, loco_hits(s, points, use_guards)),
+                )
+            )
+            if use_guards:
+                lines.append(
+                    row(
+                        "verifier without guards, leave-one-category-out",
+                        ev.rates(s, loco_hits(s, alone, False)),
+                    )
+                )
+        return "\n".join(lines)
 
-    out = Path(__file__).with_name("CALIBRATION.md")
-    out.write_text(
-        "# Semantic cache calibration\n\nGenerated by `models/cache/calibrate.py`; do not edit "
-        "by hand.\nStore `a`, ask `b`. Recall = same-answer pairs served; wrong = "
-        "different-answer pairs served (share of all different-answer pairs). Calibrated on "
-        f"MeanCache val (lowest threshold with guarded wrong <= {pct(MAX_WRONG).strip()}), "
-        f"reported on a fixed QQP sample of {len(data.qqp_sample())} pairs.\n\n"
-        f"Chosen threshold: **{chosen:.2f}**\n\n## Summary\n\n{summary_text}\n\n"
-        f"## Per threshold\n\n{table}\n\n## What each guard does at {chosen:.2f}\n\n"
-        f"{guard_text}\n",
-        encoding="utf-8",
+    conv = multiturn.report(args.model, candidate, threshold, use_guards, not args.dev)
+    loco_points = "\n".join(
+        f"- without `{c}`: loose cosine {p[0]:.2f}, verifier >= {p[1]:.2f}"
+        for c, p in points.items()
+        if c != "full"
     )
-    print(f"\nchosen threshold {chosen:.2f}; wrote {out}")
+    text = f"""# Semantic cache calibration
+
+Generated by `models/cache/calibrate.py` in one run; do not edit by hand. For each pair the
+first question is stored and the second asked. For same-answer kinds (`paraphrase`,
+`near_repeat`) a cell is the share served (recall); for different-answer kinds (`entity`,
+`negation`, `number_date`, `scope`) it is the share served (a wrong answer). "wrong (all
+pairs)" = wrong answers / all pairs. Vectors: the shipped MiniLM encoder. GPTCache could not
+load its own default embedding model here (no model hub), so its default similarity
+evaluation is emulated on our vectors: `SearchDistanceEvaluation` with
+`similarity_threshold=0.8` serves when 4 - squared L2 >= 3.2, i.e. cosine >= 0.6
+(`bench/gptcache_compare.py` runs the real library on QQP the same way).
+
+## Operating point (chosen on validation only)
+
+Verifier `{args.model.name}`; lexical guards in front: **{"yes" if use_guards else "no"}**
+(validation recall with guards {pct(options[True][2].recall)}, without
+{pct(options[False][2].recall)}). Loose cosine **{candidate:.2f}**, verifier threshold
+**{threshold:.2f}**: the best validation recall with wrong <= {pct(ev.MAX_WRONG_ALL)} of all
+pairs and <= {pct(ev.MAX_WRONG_CATEGORY)} in every different-answer category. Validation
+({val_rates.pairs} pairs): recall {pct(val_rates.recall)}, wrong {pct(val_rates.wrong_all)}.
+Leave-one-category-out models, each with a point chosen without its category:
+{loco_points or "- (not run: pass --loco-dir)"}
+
+## Rule traps from held-out questions ({len(test.rows)} pairs)
+
+{table(test)}
+
+## Hand-written held-out traps ({len(held.rows) if held else 0} pairs, never trained on)
+
+{HELDOUT_NOTE}
+
+{table(held) if held is not None else "(development run)"}
+
+## Validation ({len(val.rows)} pairs; the operating point was chosen here)
+
+Rule pairs from MeanCache questions hashed to "val" set the point; the table also counts
+{int((val.categories == "meancache").sum())} real MeanCache pairs (in recall and wrong, not
+in the category cells), whose Quora labels are too noisy to set it.
+
+{table(val)}
+
+MeanCache pairs alone: {meancache_line(val, candidate, threshold, use_guards)}
+
+## Multi-turn (real cache, real keys)
+
+{conv}
+"""
+    if args.dev:
+        print(text)
+        return
+    out = HERE / "CALIBRATION.md"
+    out.write_text(text, encoding="utf-8")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -136,3 +136,29 @@ def test_tool_calls_are_cached_only_when_configured() -> None:
     response = _response("tool_calls", content=None, tool_calls=calls)
     assert response_refusal(response, CacheConfig()) == "tool_calls"
     assert is_cacheable_response(response, CacheConfig(cache_tool_calls=True))
+
+
+def test_null_fields_on_earlier_turns_do_not_change_the_scope() -> None:
+    # Clients echo the assistant message back as the API returned it, nulls included.
+    plain = chat("Tell me about Lisbon.", "Lisbon is Portugal's capital.", "Its population?")
+    echoed = [dict(m) for m in plain]
+    echoed[2].update({"refusal": None, "tool_calls": None, "name": None})
+    assert build_key("ns", "m", echoed, {}).scope == build_key("ns", "m", plain, {}).scope
+
+
+def test_a_question_asked_again_names_the_scope_of_its_first_ask() -> None:
+    first = build_key("ns", "m", chat("Tell me about Lisbon.", "A city.", "Its population?"), {})
+    again = build_key(
+        "ns",
+        "m",
+        chat(
+            "Tell me about Lisbon.",
+            "A city.",
+            "Its population?",
+            "About 550,000.",
+            "Its population?",
+        ),
+        {},
+    )
+    assert again.scope != first.scope
+    assert (again.parent, again.parent_text) == (first.scope, "Its population?")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 from appliance.cache.store import Entry, EntryStore
@@ -79,3 +80,9 @@ def test_entries_lists_every_stored_entry(tmp_path: Path) -> None:
     for n in range(5):
         store.put(entry(n))
     assert sorted(e.id for e in store.entries()) == [f"id{n}" for n in range(5)]
+
+
+def test_entries_written_before_the_bar_field_still_decode(tmp_path: Path) -> None:
+    old = msgspec.msgpack.encode(["id", 1, "s", "x", "t", b"v", b"r", 1.0, 0, 2, 3.0])
+    entry = msgspec.msgpack.decode(old, type=Entry)
+    assert (entry.hits, entry.bar, entry.flags) == (2, 0.0, 0)
