@@ -71,9 +71,20 @@ class ServerConfig(_Section):
 
 class CacheConfig(_Section):
     enabled: bool = True
-    # Cosine similarity (0-1) at or above which a guarded candidate is served. 0.94 is the
-    # lowest with <= 2% wrong hits on the dev pairs (models/cache/CALIBRATION.md).
+    # Without the verifier only: cosine similarity (0-1) at or above which a guarded
+    # candidate is served (0.94: <= 2% wrong hits on the dev pairs).
     threshold: float = 0.94
+    # The verifier (models/cache/verifier, CALIBRATION.md): neighbours above this loose cosine
+    # are read together with the question, and served when its probability that they share
+    # an answer is at least `verifier_threshold` (or the entry's own bar, raised by feedback).
+    verifier: bool = True
+    candidate_threshold: float = 0.60
+    verifier_threshold: float = 0.65
+    verifier_candidates: int = 3
+    # Feedback (POST /admin/cache/feedback, re-asks with no-cache): a wrongly served entry's
+    # bar goes this far above the score it was served at; flagged this often, it is dropped.
+    feedback_margin: float = 0.02
+    feedback_drop_after: int = 3
     ttl_days: float = 7.0
     max_entries: int = 100_000
     max_temperature: float = 0.7
@@ -184,8 +195,12 @@ def validate(config: Config) -> None:
         if tier.timeout_s <= 0:
             raise ConfigError(f"config: {key}.timeout_s: must be > 0")
     cache = config.cache
-    if not 0.0 < cache.threshold <= 1.0:
-        raise ConfigError("config: cache.threshold: expected a similarity in (0, 1]")
+    for name in ("threshold", "candidate_threshold", "verifier_threshold"):
+        if not 0.0 < getattr(cache, name) <= 1.0:
+            raise ConfigError(f"config: cache.{name}: expected a value in (0, 1]")
+    if cache.verifier_candidates < 1 or cache.feedback_drop_after < 1:
+        key = "verifier_candidates" if cache.verifier_candidates < 1 else "feedback_drop_after"
+        raise ConfigError(f"config: cache.{key}: must be >= 1")
     if cache.max_entries < 1:
         raise ConfigError("config: cache.max_entries: must be >= 1")
     if config.ledger.baseline_tier and config.ledger.baseline_tier not in seen:

@@ -27,6 +27,10 @@ def apply_patch(config: Config, patch: ConfigPatch) -> Config:
         cache = msgspec.structs.replace(cache, enabled=patch.cache_enabled)
     if patch.cache_threshold is not msgspec.UNSET:
         cache = msgspec.structs.replace(cache, threshold=patch.cache_threshold)
+    if patch.cache_verifier_threshold is not msgspec.UNSET:
+        cache = msgspec.structs.replace(cache, verifier_threshold=patch.cache_verifier_threshold)
+    if patch.cache_candidate_threshold is not msgspec.UNSET:
+        cache = msgspec.structs.replace(cache, candidate_threshold=patch.cache_candidate_threshold)
     if patch.cut_points is not msgspec.UNSET:
         router = msgspec.structs.replace(router, cut_points=patch.cut_points, target_shares=None)
     if patch.target_shares is not msgspec.UNSET:

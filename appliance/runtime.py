@@ -26,6 +26,7 @@ from appliance import notify, overrides
 from appliance.admin.messages import ConfigPatch
 from appliance.backends.registry import TierSet, build_tiers
 from appliance.cache.semantic import SemanticCache
+from appliance.cache.verifier import Verifier
 from appliance.config import Config, ConfigError, load_config
 from appliance.embedding.batcher import EmbeddingBatcher
 from appliance.embedding.encoder import Encoder
@@ -152,6 +153,7 @@ class Runtime:
                 self.config.cache,
                 encoder.dim,
                 encoder.sees_whole,
+                Verifier() if self.config.cache.verifier else None,
             )
             self._status("loading models")
             await self.tiers.start()

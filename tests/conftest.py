@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serving import Server, free_port, write_config
+from tests.serving import OPEN_CLIENTS, Server, free_port, write_config
 
 ServerFactory = Callable[..., Server]
 
@@ -76,4 +76,6 @@ def _collect_garbage() -> Iterator[None]:
     """Collect after each test, so an unclosed socket or file (a ResourceWarning, an error in
     this suite) fails the test that leaked it rather than whichever test the GC lands in."""
     yield
+    while OPEN_CLIENTS:
+        OPEN_CLIENTS.pop().close()
     gc.collect()

@@ -17,6 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
+
+# Every SDK client a test opens, closed after the test (tests/conftest.py): an unclosed one
+# leaks its connection pool, a ResourceWarning, which this suite treats as an error.
+OPEN_CLIENTS: list[openai.OpenAI] = []
+
+
+def sdk(base_url: str, api_key: str = "x") -> openai.OpenAI:
+    """The stock `openai` client pointed at a daemon, closed after the test."""
+    client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+    OPEN_CLIENTS.append(client)
+    return client
 
 
 def free_port() -> int:

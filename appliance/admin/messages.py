@@ -156,11 +156,16 @@ class LiveConfig(msgspec.Struct):
     target_shares: list[float] | None
     tiers: list[TierSetting]
     budgets: dict[str, float | None]
+    # The verifier's knobs (None: no verifier, `cache_threshold` decides alone).
+    cache_verifier_threshold: float | None = None
+    cache_candidate_threshold: float | None = None
 
 
 class ConfigPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     cache_enabled: bool | UnsetType = UNSET
     cache_threshold: float | UnsetType = UNSET
+    cache_verifier_threshold: float | UnsetType = UNSET
+    cache_candidate_threshold: float | UnsetType = UNSET
     # Set one of the two; setting one clears the other.
     cut_points: list[float] | UnsetType = UNSET
     target_shares: list[float] | UnsetType = UNSET
@@ -179,3 +184,31 @@ class InvalidateRequest(msgspec.Struct, forbid_unknown_fields=True, omit_default
 class InvalidateResult(msgspec.Struct):
     removed: int
     epoch: int
+
+
+class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """`POST /admin/cache/feedback`: a client's verdict on an entry it was served."""
+
+    entry: str
+    wrong: bool = True
+
+
+class FeedbackResult(msgspec.Struct):
+    entry: str
+    # raised: the entry's own bar went up; dropped: removed; kept; unknown: no such entry.
+    action: str
+    bar: float
+    flags: int
+
+
+class FlaggedEntry(msgspec.Struct):
+    """An entry with feedback against it, for the TUI (kept after it was dropped)."""
+
+    entry: str
+    # Empty unless `security.log_prompts_in_events` is on (prompts stay private by default).
+    text: str
+    flags: int
+    bar: float
+    dropped: bool
+    time: float
+    reason: str

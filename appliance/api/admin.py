@@ -19,6 +19,9 @@ from litestar.response import Stream
 
 from appliance.admin.messages import (
     ConfigPatch,
+    FeedbackRequest,
+    FeedbackResult,
+    FlaggedEntry,
     InvalidateRequest,
     InvalidateResult,
     LiveConfig,
@@ -28,8 +31,9 @@ from appliance.admin.messages import (
 )
 from appliance.api.openai import decode_body
 from appliance.api.stats import build_stats
+from appliance.cache.semantic import SemanticCache
 from appliance.config import ConfigError
-from appliance.errors import AuthFailed, InvalidRequest
+from appliance.errors import AuthFailed, InvalidRequest, NotFound
 from appliance.ledger.report import export_csv, export_dicts
 from appliance.runtime import Runtime
 from appliance.security.admin_token import check_bearer
@@ -47,6 +51,7 @@ async def admin_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None: 
 
 def live_config(runtime: Runtime) -> LiveConfig:
     config = runtime.config
+    verified = config.cache.verifier
     tiers = []
     for tier in runtime.tiers.tiers:
         price = runtime.accounting.billing.price(tier.name)
@@ -62,6 +67,8 @@ def live_config(runtime: Runtime) -> LiveConfig:
         target_shares=runtime.target_shares(),
         tiers=tiers,
         budgets={c.name: c.budget_usd_month for c in runtime.keys.list()},
+        cache_verifier_threshold=config.cache.verifier_threshold if verified else None,
+        cache_candidate_threshold=config.cache.candidate_threshold if verified else None,
     )
 
 
@@ -113,9 +120,7 @@ class AdminController(Controller):
         self, request: Request[Any, Any, Any], runtime: Runtime
     ) -> InvalidateResult:
         req = decode_body(await request.body(), InvalidateRequest)
-        cache = runtime.cache
-        if cache is None:
-            raise InvalidRequest("The cache is not open yet")
+        cache = _open_cache(runtime)
         if not (req.all or req.entry_id or req.scope or req.older_than_s is not None):
             raise InvalidRequest("Say what to invalidate: entry_id, scope, older_than_s or all")
         if req.all:
@@ -126,6 +131,31 @@ class AdminController(Controller):
             entry_id=req.entry_id, scope=req.scope, older_than_s=req.older_than_s
         )
         return InvalidateResult(removed, int(cache.stats().get("epoch", 0)))  # type: ignore[call-overload]
+
+    @post("/cache/feedback", status_code=200)
+    async def cache_feedback(
+        self, request: Request[Any, Any, Any], runtime: Runtime
+    ) -> FeedbackResult:
+        """A client's verdict on an entry it was served (its id is in the
+        `x-appliance-cache-entry` header): wrong raises that entry's own bar, or drops it."""
+        req = decode_body(await request.body(), FeedbackRequest)
+        cache = _open_cache(runtime)
+        outcome = await asyncio.to_thread(cache.feedback, req.entry, req.wrong)
+        if outcome.action == "unknown":
+            raise NotFound(f"No cache entry {req.entry!r}", param="entry")
+        return FeedbackResult(outcome.entry_id, outcome.action, outcome.bar, outcome.flags)
+
+    @get("/cache/flagged")
+    async def cache_flagged(self, runtime: Runtime, limit: int = 50) -> list[FlaggedEntry]:
+        flags = _open_cache(runtime).flagged(min(max(limit, 0), 500))
+        # Question text only where the operator opted in to prompts in events.
+        shown = runtime.config.security.log_prompts_in_events
+        return [
+            FlaggedEntry(
+                f.entry_id, f.text if shown else "", f.flags, f.bar, f.dropped, f.last, f.reason
+            )
+            for f in flags
+        ]
 
     @get("/ledger")
     async def ledger(
@@ -145,6 +175,12 @@ class AdminController(Controller):
         return Response(
             _encoder.encode(export_dicts(ledger, since, until)), media_type="application/json"
         )
+
+
+def _open_cache(runtime: Runtime) -> SemanticCache:
+    if runtime.cache is None:
+        raise InvalidRequest("The cache is not open yet")
+    return runtime.cache
 
 
 async def _follow(runtime: Runtime) -> AsyncIterator[bytes]:

@@ -33,18 +33,13 @@ from typing import Literal
 import numpy as np
 
 from appliance.cache.catalogue import Catalogue
-from appliance.cache.feedback import (
-    FeedbackOutcome,
-    FeedbackPolicy,
-    ServedScores,
-    raised_bar,
-    record,
-)
+from appliance.cache.feedback import ServedScores
 from appliance.cache.index import VectorIndex
 from appliance.cache.matching import Lookup, choose, screen
 from appliance.cache.rebuild import open_index
 from appliance.cache.scope import CacheKey, exact_hash
-from appliance.cache.store import Entry, EntryStore, Flag
+from appliance.cache.store import Entry, EntryStore
+from appliance.cache.verdicts import Verdicts
 from appliance.cache.verifier import Verifier, VerifyPolicy
 from appliance.config import CacheConfig
 
@@ -54,7 +49,7 @@ from appliance.config import CacheConfig
 _CANDIDATES = 4
 
 
-class SemanticCache:
+class SemanticCache(Verdicts):
     """See the module docstring. `config` may be replaced at any time (live tuning)."""
 
     def __init__(
@@ -206,58 +201,6 @@ class SemanticCache:
     def _miss(self, best: float | None, blocked: str | None, score: float | None = None) -> Lookup:
         self._counts["misses"] += 1
         return Lookup("miss", None, best, None, None, blocked, score)
-
-    # ----- feedback -----------------------------------------------------------------------
-
-    def feedback(self, entry_id: str, wrong: bool) -> FeedbackOutcome:
-        """A client's verdict on a served entry (`POST /admin/cache/feedback`). Wrong after a
-        semantic serve: the entry's own bar rises just above the score it was served at, so
-        that wording (and anything the verifier is less sure of) misses from now on. Wrong
-        after an exact serve (the answer itself is wrong), or flagged too often: dropped."""
-        with self._write:
-            entry = self._store.get(entry_id)
-            if entry is None or entry_id not in self._cat.labels:
-                flag = self._store.get_flag(entry_id)
-                return FeedbackOutcome(entry_id, "unknown", flag.bar if flag else 0.0, 0)
-            if not wrong:
-                self._counts["feedback_right"] += 1
-                return FeedbackOutcome(entry_id, "kept", entry.bar, entry.flags)
-            self._counts["feedback_wrong"] += 1
-            served = self._served.pop(entry_id)
-            rules = FeedbackPolicy.from_config(self.config)
-            flags = entry.flags + 1
-            if served is None or flags >= rules.drop_after:
-                self._remove([entry_id])
-                return record(self._store, entry, flags, entry.bar, True, "wrong")
-            bar = raised_bar(entry.bar, served, rules)
-            self._store.set_bar(entry_id, bar, flags)
-            return record(self._store, entry, flags, bar, False, "wrong")
-
-    def reasked(self, key: CacheKey, vector: np.ndarray) -> FeedbackOutcome | None:
-        """The client asked again with `Cache-Control: no-cache`: it did not want what the
-        cache would have served. If that would have been a semantic hit, the entry's bar
-        rises above this wording's score. An exact repeat needs nothing here: the fresh
-        answer replaces the entry when it is stored."""
-        if not self.config.enabled or self.verifier is None or not self._fits(key.text):
-            return None
-        if self._find_exact(key, time.time() - self.config.ttl_days * 86400.0) is not None:
-            return None
-        found = self._find_semantic(key, vector)
-        if found.outcome != "hit" or found.entry_id is None or found.score is None:
-            return None
-        rules = FeedbackPolicy.from_config(self.config)
-        with self._write:
-            entry = self._store.get(found.entry_id)
-            if entry is None:
-                return None
-            bar = raised_bar(entry.bar, found.score, rules)
-            self._store.set_bar(entry.id, bar, entry.flags)
-            self._counts["feedback_no_cache"] += 1
-            return record(self._store, entry, entry.flags, bar, False, "no-cache")
-
-    def flagged(self, limit: int = 50) -> list[Flag]:
-        """Entries with feedback against them, most recent first (for the TUI)."""
-        return sorted(self._store.flags(), key=lambda f: -f.last)[: max(0, limit)]
 
     # ----- writes -------------------------------------------------------------------------
 

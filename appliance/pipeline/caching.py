@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
+from appliance.cache.matching import Lookup
 from appliance.cache.policy import is_cacheable_request, is_cacheable_response
 from appliance.cache.scope import CacheKey, build_key
-from appliance.cache.semantic import Lookup, SemanticCache
+from appliance.cache.semantic import SemanticCache
 from appliance.config import CacheConfig
 from appliance.pipeline.context import RequestContext
 from appliance.schemas import ChatCompletion, ChatCompletionRequest
@@ -126,11 +127,20 @@ def storable_body(
     return body if is_cacheable_response(msgspec.json.decode(body), config) else None
 
 
-async def store(cache: SemanticCache, prepared: Prepared, body: bytes, request_id: str) -> None:
-    """After the response: write the entry. A cache write must never break serving."""
-    if prepared.key is None or prepared.vector is None or prepared.entry_id is None:
+async def store(
+    cache: SemanticCache, prepared: Prepared, body: bytes | None, ctx: RequestContext
+) -> None:
+    """After the response: write the entry, and when the client asked with `no-cache`, tell
+    the cache the entry it would have served was not wanted (its bar rises). A cache write
+    must never break serving."""
+    if prepared.key is None or prepared.vector is None:
         return
     try:
-        await asyncio.to_thread(cache.store, prepared.entry_id, prepared.key, prepared.vector, body)
+        if ctx.no_cache and prepared.store:
+            await asyncio.to_thread(cache.reasked, prepared.key, prepared.vector)
+        if body is not None and prepared.entry_id is not None:
+            await asyncio.to_thread(
+                cache.store, prepared.entry_id, prepared.key, prepared.vector, body
+            )
     except Exception:
-        log.exception("cache write failed for %s", request_id)
+        log.exception("cache write failed for %s", ctx.request_id)

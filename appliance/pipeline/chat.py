@@ -110,7 +110,7 @@ async def complete(
         outcome(parts, prepared, ctx, prepared.cache_state, attempts.reason, attempts.items)
     )
     body = caching.storable_body(prepared, completion, parts.config.cache)
-    after = partial(caching.store, parts.cache, prepared, body, ctx.request_id) if body else None
+    after = partial(caching.store, parts.cache, prepared, body, ctx)
     return ChatReply(miss_headers(prepared, ctx, answer), body=completion, after=after)
 
 
@@ -146,8 +146,7 @@ async def stream(
         )
 
     async def after() -> None:
-        if stored:
-            await caching.store(parts.cache, prepared, stored[0], ctx.request_id)
+        await caching.store(parts.cache, prepared, stored[0] if stored else None, ctx)
 
     chunks = relay(
         first,

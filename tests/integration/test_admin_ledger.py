@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 
 PRICE = {"input": 2.5, "output": 10.0}
 PROMPT = [{"role": "user", "content": "Count from one to five."}]
@@ -49,7 +49,7 @@ def expected_cost(prompt_tokens: int, completion_tokens: int) -> float:
 
 def test_ledger_totals_equal_the_usage_clients_received_in_both_modes(priced: Server) -> None:
     since = time.time() - 1
-    client = openai.OpenAI(base_url=priced.base_url, api_key="x", max_retries=0)
+    client = sdk(priced.base_url, "x")
     seen = []
     for i in range(3):
         whole = client.chat.completions.create(model="auto", messages=PROMPT, max_tokens=6 + i)
@@ -175,7 +175,7 @@ def test_keys_are_required_once_one_exists_and_budgets_are_enforced(
     )
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["type"] == "authentication_error"
-    client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    client = sdk(server.base_url, key)
     client.chat.completions.create(model="auto", messages=PROMPT, max_tokens=4)
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="auto", messages=PROMPT, max_tokens=4)
@@ -255,7 +255,7 @@ def test_budget_cap_mode_keeps_serving_from_free_tiers_only(
         {"tiers": tiers, "cache": {"enabled": False}, "security": {"on_budget_exceeded": "cap"}}
     )
     key = server.add_key("team-b", "--budget", "1.0")
-    client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    client = sdk(server.base_url, key)
     first = client.chat.completions.with_raw_response.create(
         model="smollm2-135m-instruct", messages=PROMPT, max_tokens=4
     )
@@ -271,7 +271,7 @@ def test_budget_cap_mode_keeps_serving_from_free_tiers_only(
 def test_per_client_max_tokens_cap_applies(server_factory: ServerFactory) -> None:
     server = server_factory({"cache": {"enabled": False}})
     key = server.add_key("terse", "--max-tokens", "3")
-    client = openai.OpenAI(base_url=server.base_url, api_key=key, max_retries=0)
+    client = sdk(server.base_url, key)
     completion = client.chat.completions.create(
         model="auto",
         messages=[{"role": "user", "content": "Write a long story about the sea."}],

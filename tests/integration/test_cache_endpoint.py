@@ -6,11 +6,10 @@ import time
 from typing import Any
 
 import httpx
-import openai
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 
 
 def ask(server: Server, content: str, **extra: Any) -> httpx.Response:
@@ -98,7 +97,7 @@ def test_other_system_prompt_or_model_never_hits(server: Server) -> None:
 def test_stream_hit_replays_well_formed_sse_with_usage(server: Server) -> None:
     ask(server, "Name a large planet.")
     ask_until_hit(server, "Name a large planet.")
-    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    client = sdk(server.base_url, "x")
     raw = client.chat.completions.with_raw_response.create(
         model="auto",
         messages=[{"role": "user", "content": "Name a large planet."}],
@@ -150,9 +149,34 @@ def test_restart_keeps_entries(server_factory: ServerFactory) -> None:
 
 
 def test_embeddings_endpoint_serves_unit_vectors(server: Server) -> None:
-    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    client = sdk(server.base_url, "x")
     result = client.embeddings.create(model="all-minilm-l6-v2", input=["hello", "hi there"])
     assert len(result.data) == 2 and len(result.data[0].embedding) == 384
     norm = sum(x * x for x in result.data[0].embedding) ** 0.5
     assert abs(norm - 1.0) < 1e-3
     assert result.usage.prompt_tokens > 0
+
+
+def test_an_entry_flagged_wrong_is_dropped_and_listed(server: Server) -> None:
+    question = "Which port does the staging database listen on?"
+    first = ask(server, question)
+    entry = first.headers["x-appliance-cache-entry"]
+    assert ask_until_hit(server, question).headers["x-appliance-cache-entry"] == entry
+    with server.admin() as admin:
+        verdict = admin.post("/admin/cache/feedback", json={"entry": entry, "wrong": True})
+        assert verdict.status_code == 200, verdict.text
+        # Wrong after an exact serve: the answer itself is wrong, so the entry goes.
+        assert verdict.json()["action"] == "dropped"
+        flagged = admin.get("/admin/cache/flagged").json()
+        unknown = admin.post("/admin/cache/feedback", json={"entry": "nope", "wrong": True})
+    assert [f["entry"] for f in flagged if f["entry"] == entry] == [entry]
+    assert flagged[0]["text"] == ""  # prompts stay private unless the operator opted in
+    assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "entry"
+    assert ask(server, question).headers["x-appliance-cache"] == "miss"
+
+
+def test_feedback_needs_the_admin_token(server: Server) -> None:
+    response = httpx.post(
+        server.url + "/admin/cache/feedback", json={"entry": "x", "wrong": True}, timeout=10
+    )
+    assert response.status_code == 401

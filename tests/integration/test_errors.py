@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
 
+from appliance.version import version
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 
 
 def assert_error(response: httpx.Response, status: int, param: str | None = None) -> dict:
@@ -27,8 +29,9 @@ def assert_error(response: httpx.Response, status: int, param: str | None = None
 
 
 @pytest.fixture(scope="module")
-def http(local_server: Server) -> httpx.Client:
-    return httpx.Client(base_url=local_server.url, timeout=30)
+def http(local_server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=local_server.url, timeout=30) as client:
+        yield client
 
 
 CHAT = "/v1/chat/completions"
@@ -111,7 +114,7 @@ def test_no_available_tier_is_503_and_names_no_secret(server_factory: ServerFact
         time.sleep(0.05)
     assert ready.status_code == 503
     assert "APPLIANCE_TEST_MISSING_KEY" in ready.json()["tiers"]["frontier"]
-    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    client = sdk(server.base_url, "x")
     with pytest.raises(openai.APIStatusError) as info:
         client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 503
@@ -119,5 +122,5 @@ def test_no_available_tier_is_503_and_names_no_secret(server_factory: ServerFact
 
 
 def test_healthz_answers(http: httpx.Client) -> None:
-    assert http.get("/healthz").json() == {"status": "ok"}
+    assert http.get("/healthz").json() == {"status": "ok", "version": version()}
     assert http.get("/readyz").status_code == 200

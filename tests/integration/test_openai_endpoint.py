@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
 import openai
 import pytest
 
@@ -11,13 +13,16 @@ PROMPT = [{"role": "user", "content": "Name one primary colour."}]
 
 
 @pytest.fixture(scope="module")
-def client(local_server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=local_server.base_url, api_key="unused", max_retries=0)
+def client(local_server: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=local_server.base_url, api_key="unused", max_retries=0) as c:
+        yield c
 
 
 @pytest.fixture
-def aclient(local_server: Server) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=local_server.base_url, api_key="unused", max_retries=0)
+async def aclient(local_server: Server) -> AsyncIterator[openai.AsyncOpenAI]:
+    base_url = local_server.base_url
+    async with openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0) as c:
+        yield c
 
 
 def test_models_list_has_auto_and_each_tier(client: openai.OpenAI) -> None:

@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 
 HARD = (
     "Design a distributed rate limiter for a multi-region API gateway and give code: it must "
@@ -38,7 +38,7 @@ def routed(local_server: Server, server_factory: ServerFactory) -> Server:
 
 
 def ask(server: Server, content: str, model: str = "auto") -> openai.APIResponse:  # type: ignore[type-arg]
-    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+    client = sdk(server.base_url, "x")
     return client.chat.completions.with_raw_response.create(
         model=model, max_tokens=4, messages=[{"role": "user", "content": content}]
     )

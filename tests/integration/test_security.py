@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 
 UPSTREAM_SECRET = "sk-upstream-secret-do-not-leak-123"
 
@@ -112,7 +112,7 @@ def test_secrets_never_appear_in_logs_events_admin_or_errors(
                 seen.append(line)
                 if line.startswith("data:"):
                     break
-    client = openai.OpenAI(base_url=server.base_url, api_key=keys["bob"], max_retries=0)
+    client = sdk(server.base_url, keys["bob"])
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     seen.append(str(info.value))

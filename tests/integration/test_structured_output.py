@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import httpx
-import openai
 import pytest
 from pydantic import BaseModel
 
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 
 SCHEMA = {
     "type": "object",
@@ -37,7 +36,7 @@ def escalating(server_factory: ServerFactory, fault_upstream: str) -> Server:
 
 
 def test_schema_violation_escalates_to_a_tier_that_complies(escalating: Server) -> None:
-    client = openai.OpenAI(base_url=escalating.base_url, api_key="x", max_retries=0)
+    client = sdk(escalating.base_url, "x")
     raw = client.chat.completions.with_raw_response.create(
         model="sloppy", messages=ASK, response_format=FORMAT, max_tokens=60, temperature=0
     )
@@ -73,7 +72,7 @@ def test_no_tier_complies_is_a_clear_error_not_a_bad_answer(
 
 
 def test_streamed_structured_output_is_validated_before_it_is_sent(escalating: Server) -> None:
-    client = openai.OpenAI(base_url=escalating.base_url, api_key="x", max_retries=0)
+    client = sdk(escalating.base_url, "x")
     raw = client.chat.completions.with_raw_response.create(
         model="sloppy",
         messages=ASK,
@@ -97,7 +96,7 @@ class Verdict(BaseModel):
 
 
 def test_sdk_parse_returns_a_typed_object(local_server: Server) -> None:
-    client = openai.OpenAI(base_url=local_server.base_url, api_key="x", max_retries=0)
+    client = sdk(local_server.base_url, "x")
     completion = client.chat.completions.parse(
         model="auto",
         response_format=Verdict,

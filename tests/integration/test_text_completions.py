@@ -4,11 +4,10 @@ usage in the ledger, errors."""
 from __future__ import annotations
 
 import httpx
-import openai
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 
 PROMPT = "The three primary colours are"
 
@@ -29,7 +28,7 @@ def gateway(local_server: Server, server_factory: ServerFactory) -> Server:
 
 
 def test_local_text_completion_with_usage(gateway: Server) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key="x", max_retries=0)
+    client = sdk(gateway.base_url, "x")
     raw = client.completions.with_raw_response.create(
         model="auto", prompt=PROMPT, max_tokens=6, temperature=0
     )
@@ -41,7 +40,7 @@ def test_local_text_completion_with_usage(gateway: Server) -> None:
 
 
 def test_stream_and_whole_agree_through_an_upstream_tier(gateway: Server) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key="x", max_retries=0)
+    client = sdk(gateway.base_url, "x")
     whole = client.completions.create(
         model="smollm2-135m-instruct", prompt=PROMPT, max_tokens=6, temperature=0
     )

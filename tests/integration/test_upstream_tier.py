@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import openai
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 
 PROMPT = [{"role": "user", "content": "Say hello."}]
 
@@ -28,7 +27,7 @@ def gateway(local_server: Server, server_factory: ServerFactory) -> Server:
 
 
 def test_pinned_openai_tier_goes_through_the_upstream(gateway: Server) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key="x", max_retries=0)
+    client = sdk(gateway.base_url, "x")
     raw = client.chat.completions.with_raw_response.create(
         model="cloud", messages=PROMPT, max_tokens=8, temperature=0
     )
@@ -39,7 +38,7 @@ def test_pinned_openai_tier_goes_through_the_upstream(gateway: Server) -> None:
 
 
 def test_streaming_through_the_upstream_keeps_usage(gateway: Server) -> None:
-    client = openai.OpenAI(base_url=gateway.base_url, api_key="x", max_retries=0)
+    client = sdk(gateway.base_url, "x")
     whole = client.chat.completions.create(
         model="cloud", messages=PROMPT, max_tokens=8, temperature=0
     )
@@ -76,7 +75,7 @@ def test_killed_upstream_escalates_down_to_local(server_factory: ServerFactory) 
     ]
     gateway = server_factory({"tiers": tiers})
     upstream.kill()
-    client = openai.OpenAI(base_url=gateway.base_url, api_key="x", max_retries=0)
+    client = sdk(gateway.base_url, "x")
     raw = client.chat.completions.with_raw_response.create(
         model="cloud", messages=PROMPT, max_tokens=4
     )

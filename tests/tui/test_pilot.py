@@ -9,13 +9,12 @@ import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import openai
 import pytest
 from textual.pilot import Pilot
 
 from appliance.admin.client import AdminClient
 from tests.conftest import ServerFactory
-from tests.serving import Server
+from tests.serving import Server, sdk
 from tests.tui.recorded import shown
 from tui.app import ApplianceApp, make_app
 from tui.screens.main import MainScreen
@@ -38,7 +37,7 @@ def admin_token(server: Server) -> str:
 def daemon(server_factory: ServerFactory) -> Server:
     """A daemon of its own (the edits here change its config), with some traffic served."""
     server = server_factory()
-    client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+    client = sdk(server.base_url, "unused")
     for prompt in PROMPTS:
         client.chat.completions.create(
             model="auto",
