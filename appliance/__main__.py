@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -28,9 +29,9 @@ _COMMAND_MODULES = (
 
 def _serve(args: argparse.Namespace) -> int:
     import msgspec
-    import uvicorn
 
     from appliance.app import create_app
+    from appliance.server import serve
 
     config = load_config(args.config)
     host = args.host or config.server.host
@@ -44,14 +45,10 @@ def _serve(args: argparse.Namespace) -> int:
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    uvicorn.run(
-        create_app(config, args.config),
-        host=host,
-        port=port,
-        log_level=config.server.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    # Whatever starts the daemon (systemd, a shell, a test), the state it creates (ledger,
+    # keys, admin token, cache) is readable by its own user only.
+    os.umask(0o077)
+    serve(create_app(config, args.config), config.server)
     return 0
 
 

@@ -24,12 +24,13 @@ def _factory(tmp: pytest.TempPathFactory, servers: list[Server]) -> ServerFactor
         *,
         env: dict[str, str] | None = None,
         wait_ready: bool = True,
+        fd_limit: int | None = None,
     ) -> Server:
         directory = tmp.mktemp("appliance")
         config = {"state_dir": str(directory / "state"), **(settings or {})}
         path = write_config(directory / "appliance.toml", config)
         state = Path(str(config["state_dir"]))
-        server = Server(path, free_port(), env or {}, state_dir=state)
+        server = Server(path, free_port(), env or {}, state_dir=state, fd_limit=fd_limit)
         servers.append(server)
         return server.start(wait_ready=wait_ready)
 

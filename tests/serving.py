@@ -7,6 +7,7 @@ durability tests can `kill -9` it.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -77,6 +78,8 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     state_dir: Path | None = None
+    # RLIMIT_NOFILE (soft and hard) for the daemon, as `ulimit -n` would set it.
+    fd_limit: int | None = None
 
     def admin_token(self) -> str:
         assert self.state_dir is not None
@@ -137,10 +140,15 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
+            preexec_fn=self._limit_fds if self.fd_limit else None,
         )
         log.close()
         self.wait_ready(timeout_s, "/readyz" if wait_ready else "/healthz")
         return self
+
+    def _limit_fds(self) -> None:
+        assert self.fd_limit is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.fd_limit, self.fd_limit))
 
     def wait_ready(self, timeout_s: float = 120.0, path: str = "/readyz") -> None:
         deadline = time.monotonic() + timeout_s

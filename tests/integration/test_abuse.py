@@ -1,0 +1,96 @@
+"""Abuse from the LAN, against a real daemon: slow clients, descriptor exhaustion, state file
+modes, oversized and deeply nested bodies, embeddings bombs."""
+
+from __future__ import annotations
+
+import socket
+import stat
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.serving import Server
+
+SLOW = 300  # more slow clients than the daemon has descriptors for (below)
+
+
+def _trickle(port: int) -> socket.socket:
+    """A client that sends part of a request line and headers, then stalls."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(0.05)
+    try:
+        data = sock.recv(4096)
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+    return data == b"" or data.startswith(b"HTTP/1.1 503")
+
+
+@pytest.fixture(scope="module")
+def guarded(server_factory: ServerFactory) -> Server:
+    # 256 descriptors: about 128 connections after the reserve for files and models.
+    settings = {"server": {"header_timeout_s": 2.0, "body_timeout_s": 2.0}}
+    return server_factory(settings, fd_limit=256)
+
+
+@pytest.fixture
+def slow_clients(guarded: Server) -> Iterator[list[socket.socket]]:
+    socks = []
+    for _ in range(SLOW):
+        try:
+            socks.append(_trickle(guarded.port))
+        except OSError:
+            break
+    yield socks
+    for sock in socks:
+        sock.close()
+
+
+def test_slow_clients_cannot_lock_out_a_normal_one(
+    guarded: Server, slow_clients: list[socket.socket]
+) -> None:
+    assert len(slow_clients) == SLOW  # the kernel accepted them all; the daemon decides
+    time.sleep(0.6)  # older than the eviction grace
+    began = time.monotonic()
+    for _ in range(5):
+        response = httpx.get(guarded.url + "/healthz", timeout=5)
+        assert response.status_code == 200
+    assert time.monotonic() - began < 5
+    # Beyond the cap they were turned away at once; the rest are dropped at the deadline.
+    time.sleep(2.5)
+    still_open = [s for s in slow_clients if not _closed_by_server(s)]
+    assert still_open == []
+    log = guarded.log()
+    assert "Traceback" not in log and "Too many open files" not in log
+
+
+def test_a_body_that_never_finishes_is_dropped(guarded: Server) -> None:
+    sock = socket.create_connection(("127.0.0.1", guarded.port), timeout=5)
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        b'content-length: 1000\r\n\r\n{"messages": ['
+    )
+    time.sleep(3.0)
+    assert _closed_by_server(sock)
+    sock.close()
+
+
+def test_state_files_are_private_however_the_daemon_is_started(guarded: Server) -> None:
+    assert guarded.state_dir is not None
+    mode = stat.S_IMODE(guarded.state_dir.stat().st_mode)
+    assert mode == 0o700, oct(mode)
+    loose = {
+        str(path.relative_to(guarded.state_dir)): oct(stat.S_IMODE(path.stat().st_mode))
+        for path in guarded.state_dir.rglob("*")
+        if stat.S_IMODE(path.stat().st_mode) & 0o077
+    }
+    assert loose == {}
