@@ -18,9 +18,11 @@ import datetime as dt
 import logging
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from appliance import notify, overrides
 from appliance.admin.messages import ConfigPatch
@@ -78,7 +80,7 @@ class Runtime:
     @classmethod
     def build(cls, config: Config, config_path: str | None = None) -> Runtime:
         state = config.state_path
-        state.mkdir(parents=True, exist_ok=True)
+        _make_private(state)
         saved = overrides.load(state)
         config = overrides.apply_saved(config, saved)
         tiers = build_tiers(config)
@@ -239,6 +241,16 @@ class Runtime:
             self.accounting.ledger.close()
         self.sampler.close()
         notify.notify(stopping=True)
+
+
+def _make_private(state: Path) -> None:
+    """The state dir 0700 and what is in it 0600/0700, whatever created it before (an older
+    version, a copy, a shell with a loose umask): it holds keys, the ledger and answers."""
+    state.mkdir(parents=True, exist_ok=True)
+    for path in [state, *state.rglob("*")]:
+        mode = path.stat().st_mode
+        if stat.S_IMODE(mode) & 0o077 and not path.is_symlink():
+            os.chmod(path, 0o700 if stat.S_ISDIR(mode) else 0o600)
 
 
 def _open_ledger(config: Config) -> tuple[Ledger | None, str | None]:
