@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -21,6 +22,10 @@ from tokenizers import Tokenizer
 DIM = 384
 # all-MiniLM-L6-v2 was trained with 256 word pieces at most; longer inputs are truncated.
 MAX_TOKENS = 256
+# One onnxruntime run holds at most this many rows x width^2 (attention memory): 4 texts at
+# the full 256-token window (~150 MB), 64 at 64 tokens; short questions batch up to RUN_ROWS.
+RUN_ATTENTION = 4 * MAX_TOKENS * MAX_TOKENS
+RUN_ROWS = 64
 _TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "encoder" / "tokenizer.json"
 
 
@@ -72,13 +77,31 @@ class Encoder:
         return self.count_tokens(text) + 2 <= MAX_TOKENS
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Unit vectors, shape (len(texts), 384), float32; cosine similarity is a dot product."""
+        """Unit vectors, shape (len(texts), 384), float32; cosine similarity is a dot product.
+
+        Texts are cut to the model's 256-token window, and run in slices bounded by
+        `RUN_ATTENTION`: attention memory grows with rows x width^2, so one run of 256 long
+        texts would take gigabytes (and onnxruntime's arena keeps its peak)."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(texts)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.full((len(texts), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+        start = 0
+        while start < len(encodings):
+            end, width = start, 0
+            while end < len(encodings):
+                wider = max(width, len(encodings[end].ids))
+                rows = end - start + 1
+                if end > start and (rows > RUN_ROWS or rows * wider * wider > RUN_ATTENTION):
+                    break
+                width, end = wider, end + 1
+            out[start:end] = self._run(encodings[start:end], width)
+            start = end
+        return out
+
+    def _run(self, encodings: list[Any], width: int) -> np.ndarray:
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, enc in enumerate(encodings):
             ids[row, : len(enc.ids)] = enc.ids
             mask[row, : len(enc.ids)] = 1

@@ -11,10 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from appliance.config import Config, Price, TierConfig
+from appliance.ledger.budgets import Hold
 from appliance.ledger.prices import PriceTable, baseline_tier, cost
 from appliance.ledger.rows import LedgerRow
 from appliance.schemas import ChatCompletionRequest, Usage
 
+# The ledger's tier name for the local encoder's `/v1/embeddings` work.
+EMBEDDINGS = "embeddings"
 # A chat message costs a few tokens of framing beyond its text in OpenAI-style templates.
 _TOKENS_PER_MESSAGE = 4
 
@@ -48,6 +51,8 @@ class Outcome:
     latency_ms: float
     attempts: list[Attempt] = field(default_factory=list)
     prompt_text: str | None = None
+    # What the request held against its client's budget; settled when its rows are written.
+    hold: Hold | None = None
 
 
 class Billing:
@@ -100,8 +105,11 @@ class Billing:
                     cost_usd=0.0
                     if attempt.tier == "cache"
                     else self.cost(attempt.tier, attempt.usage),
-                    # One all-frontier call would have produced the answer the client got.
-                    baseline_usd=self.baseline(attempt.usage) if i == last_ok else 0.0,
+                    # One all-frontier call would have produced the answer the client got
+                    # (embeddings are not a chat answer: no savings claimed for them).
+                    baseline_usd=self.baseline(attempt.usage)
+                    if i == last_ok and attempt.tier != EMBEDDINGS
+                    else 0.0,
                     latency_ms=attempt.backend_s * 1000.0
                     if attempt.tier != "cache"
                     else outcome.latency_ms,

@@ -6,13 +6,16 @@ one method per story. Nothing here knows HTTP.
 
 from __future__ import annotations
 
+import numpy as np
+
 from appliance.pipeline import chat as _chat
+from appliance.pipeline import embeddings as _embeddings
 from appliance.pipeline import text as _text
 from appliance.pipeline.chat import ChatReply
 from appliance.pipeline.context import RequestContext
 from appliance.pipeline.parts import Parts
 from appliance.pipeline.text import TextReply
-from appliance.schemas import ChatCompletionRequest, CompletionRequest
+from appliance.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 __all__ = ["ChatReply", "Pipeline", "RequestContext", "TextReply"]
 
@@ -23,3 +26,8 @@ class Pipeline(Parts):
 
     async def text(self, req: CompletionRequest, ctx: RequestContext) -> TextReply:
         return await _text.text(self, req, ctx)
+
+    async def embeddings(
+        self, req: EmbeddingRequest, model: str, ctx: RequestContext
+    ) -> tuple[np.ndarray, int]:
+        return await _embeddings.embed(self, req, model, ctx)
