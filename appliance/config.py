@@ -59,14 +59,33 @@ class TierConfig(_Section):
     connect_timeout_s: float = 5.0
     enabled: bool = True
     max_tokens_cap: int | None = None
+    # Output length when the client sets none; 0: 1,024 on llama.cpp (a CPU model must not
+    # run for minutes for one client), 4,096 elsewhere. Also bounds the budget hold.
+    default_max_tokens: int = 0
 
 
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 4 * 1024 * 1024
-    # Max requests the endpoint works on at once; more wait in the server's accept queue.
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Connection discipline (appliance/server.py): open connections beyond the cap make room
+    # by dropping the longest-waiting idle or header-trickling one, else get a fast 503. The
+    # cap never exceeds the descriptor limit less a reserve.
+    max_connections: int = 4096
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keepalive_timeout_s: float = 5.0
+
+
+class LimitsConfig(_Section):
+    """Input ceilings: what one request may ask of the box before anything is spent."""
+
+    # `/v1/embeddings`: inputs per request. Each input is embedded from its first 256 word
+    # pieces (the encoder's window), and usage counts what was embedded.
+    embeddings_max_inputs: int = 256
+    # JSON nesting deeper than this is a 400 before it is parsed (deep `tools` schemas).
+    max_json_depth: int = 64
 
 
 class CacheConfig(_Section):
@@ -136,6 +155,7 @@ class Config(_Section):
     state_dir: str = "./state"
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     tiers: list[TierConfig] = msgspec.field(default_factory=lambda: default_tiers())
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     cache: CacheConfig = msgspec.field(default_factory=CacheConfig)
     router: RouterConfig = msgspec.field(default_factory=RouterConfig)
     circuit: CircuitConfig = msgspec.field(default_factory=CircuitConfig)
@@ -156,6 +176,12 @@ class Config(_Section):
 def default_tiers() -> list[TierConfig]:
     """Embedded defaults: one local llama.cpp tier, no keys, no network."""
     return [TierConfig(name="local", backend="llamacpp", model="smollm2-135m-instruct")]
+
+
+def default_max_tokens(tier: TierConfig) -> int:
+    if tier.default_max_tokens > 0:
+        return tier.default_max_tokens
+    return 1024 if tier.backend == "llamacpp" else 4096
 
 
 def default_local_model() -> Path:
@@ -210,6 +236,15 @@ def validate(config: Config) -> None:
     _validate_router(config.router, len(config.tiers))
     if not 0 < config.server.port < 65536:
         raise ConfigError("config: server.port: expected 1-65535")
+    server = config.server
+    for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+        if getattr(server, name) <= 0:
+            raise ConfigError(f"config: server.{name}: must be > 0")
+    if server.max_connections < 8:
+        raise ConfigError("config: server.max_connections: must be >= 8")
+    for name in ("embeddings_max_inputs", "max_json_depth"):
+        if getattr(config.limits, name) < 1:
+            raise ConfigError(f"config: limits.{name}: must be >= 1")
 
 
 def _validate_router(router: RouterConfig, n_tiers: int) -> None:

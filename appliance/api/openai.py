@@ -17,6 +17,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
+from appliance.api.disconnect import unless_disconnected
 from appliance.api.errors import error_body
 from appliance.errors import ApplianceError, AuthFailed, InvalidRequest, UnknownModel
 from appliance.pipeline import RequestContext
@@ -40,6 +41,8 @@ T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
 EMBEDDING_MODEL = "all-minilm-l6-v2"
+# nginx's "client closed request": nobody reads it, but the access log should say so.
+CLIENT_CLOSED = 499
 
 
 def decode_body(body: bytes, type_: type[T]) -> T:
@@ -56,6 +59,8 @@ def decode_body(body: bytes, type_: type[T]) -> T:
         raise InvalidRequest(f"Invalid request: {where}{detail}", param=param) from None
     except msgspec.DecodeError:
         raise InvalidRequest("The request body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidRequest("The request body is nested too deeply") from None
     except UnicodeDecodeError:
         raise InvalidRequest("The request body is not valid UTF-8") from None
 
@@ -85,7 +90,9 @@ class OpenAIController(Controller):
     ) -> Response[bytes] | Stream:
         ctx = context(request, runtime)
         req = decode_body(await request.body(), ChatCompletionRequest)
-        reply = await runtime.pipeline.chat(req, ctx)
+        reply, gone = await unless_disconnected(request, runtime.pipeline.chat(req, ctx))
+        if gone:
+            return Response(b"", status_code=CLIENT_CLOSED)
         after = BackgroundTask(reply.after) if reply.after is not None else None
         if reply.chunks is not None:
             return Stream(
@@ -108,7 +115,9 @@ class OpenAIController(Controller):
         ctx = context(request, runtime)
         req = decode_body(await request.body(), CompletionRequest)
         ctx.request_id = f"cmpl-{ctx.request_id.removeprefix('chatcmpl-')}"
-        reply = await runtime.pipeline.text(req, ctx)
+        reply, gone = await unless_disconnected(request, runtime.pipeline.text(req, ctx))
+        if gone:
+            return Response(b"", status_code=CLIENT_CLOSED)
         if reply.chunks is not None:
             return Stream(
                 sse(reply.chunks),
@@ -148,15 +157,11 @@ class OpenAIController(Controller):
                 f"The embedding model `{req.model}` does not exist; use `{EMBEDDING_MODEL}`",
                 param="model",
             )
-        texts = [req.input] if isinstance(req.input, str) else req.input
-        if not texts or len(texts) > 2048:
-            raise InvalidRequest("`input` must hold 1 to 2048 strings", param="input")
         if req.dimensions is not None and req.dimensions != 384:
             raise InvalidRequest("this model has 384 dimensions", param="dimensions")
-        context(request, runtime)
-        pipeline = runtime.pipeline
-        vectors = await pipeline.embedder.embed_many(texts)
-        tokens = sum(pipeline.count_tokens(t) for t in texts)
+        ctx = context(request, runtime)
+        ctx.request_id = f"emb-{ctx.request_id.removeprefix('chatcmpl-')}"
+        vectors, tokens = await runtime.pipeline.embeddings(req, EMBEDDING_MODEL, ctx)
         data = [
             EmbeddingData(index=i, embedding=_vector_out(v, req.encoding_format))
             for i, v in enumerate(vectors)
@@ -168,20 +173,18 @@ class OpenAIController(Controller):
 def context(request: Request[Any, Any, Any], runtime: Runtime) -> RequestContext:
     """Who is asking and how they want the cache used. With no client keys configured the
     endpoint is open (local-only default); with keys, a valid one is required."""
-    ctx = RequestContext()
+    client = ANONYMOUS
     if runtime.keys.has_keys():
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
-        client = runtime.keys.authenticate(key.strip()) if scheme.lower() == "bearer" else None
-        if client is None:
+        found = runtime.keys.authenticate(key.strip()) if scheme.lower() == "bearer" else None
+        if found is None:
             raise AuthFailed("Invalid or missing API key; send `Authorization: Bearer <key>`")
-        ctx.client = client
-    else:
-        ctx.client = ANONYMOUS
+        client = found
     directives = request.headers.get("cache-control", "").lower()
-    ctx.no_store = "no-store" in directives
-    ctx.no_cache = "no-cache" in directives
-    return ctx
+    return RequestContext(
+        client=client, no_store="no-store" in directives, no_cache="no-cache" in directives
+    )
 
 
 def _vector_out(vector: np.ndarray, encoding: str) -> list[float] | str:

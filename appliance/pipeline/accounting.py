@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from appliance.config import SecurityConfig
 from appliance.ledger.billing import Attempt, Billing, Outcome
-from appliance.ledger.budgets import BudgetTracker
+from appliance.ledger.budgets import BudgetStore, Hold
 from appliance.ledger.db import Ledger, LedgerWriteError
 from appliance.pipeline.context import RequestContext
 from appliance.telemetry.bus import EventBus
@@ -26,7 +26,7 @@ log = logging.getLogger("appliance.pipeline")
 @dataclass
 class Accounting:
     billing: Billing
-    budgets: BudgetTracker
+    budgets: BudgetStore
     bus: EventBus
     # None when the ledger file could not be opened at start-up (reported in /admin/stats).
     ledger: Ledger | None
@@ -57,6 +57,7 @@ class Accounting:
             latency_ms=(time.perf_counter() - ctx.started) * 1000.0,
             attempts=attempts,
             prompt_text=prompt[:500] if prompt and self.security.log_prompts_in_events else None,
+            hold=ctx.hold,
         )
 
     async def record(self, outcome: Outcome) -> None:
@@ -66,7 +67,6 @@ class Accounting:
                 await self.ledger.record(rows)
             except LedgerWriteError as exc:
                 log.error("ledger write failed for %s: %s", outcome.request_id, exc)
-        spent = sum(r.cost_usd for r in rows)
-        if spent:
-            self.budgets.add(outcome.client_id, spent)
+        # Release what the request held and count what it really cost, in one step.
+        self.budgets.settle(outcome.hold or Hold(outcome.client_id), sum(r.cost_usd for r in rows))
         self.bus.publish(request_event(outcome, rows))

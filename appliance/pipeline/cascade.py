@@ -16,6 +16,7 @@ live once:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from appliance.errors import (
     BackendError,
     BackendRateLimited,
     BackendUnavailable,
+    BudgetExceeded,
     InvalidOutput,
     InvalidRequest,
 )
@@ -69,16 +71,28 @@ async def cascade(
     call: Callable[[Tier, Attempt], Awaitable[R]],
     record: Record,
     check: Callable[[Tier, R], None] | None = None,
+    admit: Callable[[Tier], bool] | None = None,
 ) -> Answer[R]:
-    """Try `plan.order` until a tier answers; see the module docstring for the rules."""
+    """Try `plan.order` until a tier answers; see the module docstring for the rules.
+    `admit` may skip a tier before any call (a budget that cannot hold a paid attempt)."""
     attempts = Attempts(plan.reason)
     invalid_outputs = 0
+    refused = False
     for tier in plan.order:
+        if admit is not None and not admit(tier):
+            refused = True
+            continue
         if not tier.circuit.allow():
             continue
         attempt = attempts.start(tier)
         try:
             result = await call(tier, attempt)
+        except asyncio.CancelledError:
+            # The client hung up: the backend call is abandoned; its row still goes in.
+            attempt.backend_s = time.perf_counter() - attempt.began
+            attempt.status = "error:client_disconnected"
+            await asyncio.shield(record(attempts))
+            raise
         except BackendError as exc:
             attempt.backend_s = time.perf_counter() - attempt.began
             attempt.status = f"error:{exc.kind}"
@@ -103,6 +117,8 @@ async def cascade(
             continue
         return Answer(tier, result, attempts)
     await record(attempts)
+    if refused and not attempts.items:
+        raise BudgetExceeded("Monthly budget reached: no tier this client may still pay for")
     raise no_tier_answered(attempts.items)
 
 

@@ -12,7 +12,7 @@ here. `api/openai.py` decodes the request, calls `Pipeline.chat`, encodes the re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
@@ -36,7 +36,7 @@ Stream = tuple[ChatCompletionChunk, AsyncIterator[ChatCompletionChunk]]
 
 
 async def chat(parts: Parts, req: ChatCompletionRequest, ctx: RequestContext) -> ChatReply:
-    check_chat_request(req)
+    check_chat_request(req, parts.config.limits.max_json_depth)
     prepared = caching.prepare(req, ctx, parts.cache, parts.config.cache, parts.routes(req.model))
     if (reply := await serve_hit(parts, prepared, ctx, exact_only=True)) is not None:
         return reply
@@ -99,7 +99,8 @@ async def complete(
     def check(tier: Tier, completion: ChatCompletion) -> None:
         validate_completion(req, completion, tier.name)
 
-    answer = await cascade(plan, call, partial(record_failed, parts, prepared, ctx), check)
+    record = partial(record_failed, parts, prepared, ctx)
+    answer = await cascade(plan, call, record, check, admit=admission(parts, req, ctx))
     completion, attempt = answer.result, answer.attempts.last
     if attempt.usage is None:
         text = "".join(c.message.content or "" for c in completion.choices)
@@ -109,7 +110,7 @@ async def complete(
     await parts.accounting.record(
         outcome(parts, prepared, ctx, prepared.cache_state, attempts.reason, attempts.items)
     )
-    body = caching.storable_body(prepared, completion, parts.config.cache)
+    body = storable(parts, prepared, ctx, answer.tier, completion)
     after = partial(caching.store, parts.cache, prepared, body, ctx)
     return ChatReply(miss_headers(prepared, ctx, answer), body=completion, after=after)
 
@@ -126,7 +127,8 @@ async def stream(
             raise EmptyStream(f"tier {tier.name} ended its stream before the first chunk")
         return first, chunks
 
-    answer = await cascade(plan, call, partial(record_failed, parts, prepared, ctx))
+    record = partial(record_failed, parts, prepared, ctx)
+    answer = await cascade(plan, call, record, admit=admission(parts, req, ctx))
     first, rest = answer.result
     assembled = StreamAssembler()
     stored: list[bytes] = []
@@ -138,7 +140,7 @@ async def stream(
             attempt.usage = estimate_usage(req, assembled.text(), parts.count_tokens)
             attempt.estimated = True
         if finished and attempt.status == "ok" and not assembled.has_tool_calls:
-            body = caching.storable_body(prepared, assembled.completion(), parts.config.cache)
+            body = storable(parts, prepared, ctx, answer.tier, assembled.completion())
             stored.extend([body] if body else [])
         attempts = answer.attempts
         await parts.accounting.record(
@@ -158,6 +160,32 @@ async def stream(
         settle=settle,
     )
     return ChatReply(miss_headers(prepared, ctx, answer), chunks=chunks, after=after)
+
+
+def storable(
+    parts: Parts,
+    prepared: Prepared,
+    ctx: RequestContext,
+    tier: Tier,
+    completion: ChatCompletion | None,
+) -> bytes | None:
+    limit = parts.for_tier(prepared.req, tier, ctx).token_limit
+    return caching.storable_body(
+        prepared, completion, parts.config.cache, answered_by=(tier.name, tier.model), limit=limit
+    )
+
+
+def admission(
+    parts: Parts, req: ChatCompletionRequest, ctx: RequestContext
+) -> Callable[[Tier], bool]:
+    """Before each attempt: hold its worst case against the client's budget."""
+    prompt_tokens = estimate_usage(req, "", parts.count_tokens).prompt_tokens
+
+    def admit(tier: Tier) -> bool:
+        limit = parts.for_tier(req, tier, ctx).token_limit or 0
+        return parts.admit(tier, prompt_tokens, limit, ctx)
+
+    return admit
 
 
 async def record_failed(

@@ -10,11 +10,34 @@ from appliance.schemas import ChatCompletionRequest, CompletionRequest
 MAX_N = 8
 
 
-def check_chat_request(req: ChatCompletionRequest) -> None:
+def check_chat_request(req: ChatCompletionRequest, max_depth: int = 64) -> None:
     if not req.messages:
         raise InvalidRequest("`messages` must contain at least one message", param="messages")
     check_sampling(req.n, req.token_limit, req.temperature, req.top_p)
+    # Free-form objects go to jsonschema, grammars and upstreams, which recurse on them.
+    for param in ("tools", "response_format", "tool_choice"):
+        if _depth(getattr(req, param), max_depth) > max_depth:
+            raise InvalidRequest(
+                f"`{param}` is nested deeper than {max_depth} levels (limits.max_json_depth)",
+                param=param,
+            )
     check_schema(req)
+
+
+def _depth(value: object, limit: int) -> int:
+    """Nesting depth of a decoded JSON value, counted only up to `limit` + 1."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return depth
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 def check_text_request(req: CompletionRequest) -> None:

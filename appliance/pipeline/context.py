@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from appliance.ledger.billing import Attempt
+from appliance.ledger.budgets import Hold
 from appliance.security.keys import ANONYMOUS, Client
 
 B = TypeVar("B")
@@ -29,6 +30,11 @@ class RequestContext:
     # From the Cache-Control request header.
     no_store: bool = False
     no_cache: bool = False
+    # What this request holds against the client's budget (grown before each paid attempt).
+    hold: Hold = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hold = Hold(self.client.id)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

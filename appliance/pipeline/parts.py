@@ -16,7 +16,7 @@ import numpy as np
 
 from appliance.backends.registry import Tier, TierSet
 from appliance.cache.semantic import SemanticCache
-from appliance.config import Config
+from appliance.config import Config, default_max_tokens
 from appliance.errors import BudgetExceeded
 from appliance.pipeline.accounting import Accounting
 from appliance.pipeline.context import RequestContext
@@ -24,7 +24,7 @@ from appliance.pipeline.output import cap_tokens, with_terse_hint
 from appliance.router.planner import AUTO, Plan, build_plan, start_tier
 from appliance.router.policy import RoutingPolicy
 from appliance.router.spill import should_spill
-from appliance.schemas import ChatCompletionRequest
+from appliance.schemas import ChatCompletionRequest, Usage
 
 
 class Embedder(Protocol):
@@ -80,7 +80,26 @@ class Parts:
     def for_tier(
         self, req: ChatCompletionRequest, tier: Tier, ctx: RequestContext
     ) -> ChatCompletionRequest:
-        """The request as `tier` receives it: the operator's hint, the client's and the
-        tier's token caps."""
+        """The request as `tier` receives it: the operator's hint, the tier's default output
+        length when the client set none, the client's and the tier's token caps."""
         req = with_terse_hint(req, self.config.router.terse_hint)
+        if req.token_limit is None:
+            req = cap_tokens(req, default_max_tokens(tier.config))
         return cap_tokens(cap_tokens(req, ctx.client.max_tokens), tier.config.max_tokens_cap)
+
+    def admit(self, tier: Tier, prompt_tokens: int, max_tokens: int, ctx: RequestContext) -> bool:
+        """Hold the worst case of a paid attempt against the client's budget before making
+        it (prompt x input price + max_tokens x output price). A free tier needs no hold.
+        Refused: a 429 when the operator rejects over-budget clients, else skip the tier."""
+        if tier.is_free:
+            return True
+        worst = Usage(prompt_tokens, max_tokens, prompt_tokens + max_tokens)
+        usd = self.accounting.billing.cost(tier.name, worst)
+        if self.accounting.budgets.hold(ctx.client, ctx.hold, usd):
+            return True
+        if self.config.security.on_budget_exceeded == "reject":
+            raise BudgetExceeded(
+                f"Client '{ctx.client.name}' has reached its monthly budget of "
+                f"${ctx.client.budget_usd_month or 0:.2f}"
+            )
+        return False

@@ -57,12 +57,18 @@ async def text(parts: Parts, req: CompletionRequest, ctx: RequestContext) -> Tex
             raise EmptyStream(f"tier {tier.name} ended its stream before the first chunk")
         return first, chunks
 
+    prompt = req.prompt if isinstance(req.prompt, str) else "\n".join(req.prompt)
+    prompt_tokens = parts.count_tokens(prompt) + 4
+
+    def admit(tier: Tier) -> bool:
+        return parts.admit(tier, prompt_tokens, _capped(req, tier, ctx).max_tokens, ctx)
+
     if not req.stream:
-        answer = await cascade(plan, whole, record)
+        answer = await cascade(plan, whole, record, admit=admit)
         await record(answer.attempts)
         headers = _headers(ctx, answer.tier, answer.attempts)
         return TextReply(headers, body=answer.result)
-    streamed = await cascade(plan, first_chunk, record)
+    streamed = await cascade(plan, first_chunk, record, admit=admit)
     first, rest = streamed.result
     assembled = _TextAssembler()
 

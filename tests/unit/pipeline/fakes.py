@@ -10,6 +10,7 @@ without loading the ONNX encoder.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -70,6 +71,8 @@ class Script:
     cut_after: int | None = None
     empty: bool = False
     tool_call: bool = False
+    delay_s: float = 0.0
+    finish: str = "stop"
 
 
 @dataclass
@@ -99,12 +102,13 @@ class FakeBackend:
 
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletion:
         script = self._next(req)
+        await asyncio.sleep(script.delay_s)
         calls = [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
         message = ResponseMessage(
             content=None if script.tool_call else script.text,
             tool_calls=calls if script.tool_call else None,
         )
-        finish = "tool_calls" if script.tool_call else "stop"
+        finish = "tool_calls" if script.tool_call else script.finish
         return ChatCompletion(
             "fake-id", 1, self.model, [Choice(0, message, finish)], usage=_usage(script.text)
         )
@@ -128,6 +132,7 @@ class FakeBackend:
 
     async def text(self, req: CompletionRequest) -> Completion:
         script = self._next(req)
+        await asyncio.sleep(script.delay_s)
         choice = CompletionChoice(script.text, finish_reason="stop")
         return Completion("fake-id", 1, self.model, [choice], usage=_usage(script.text))
 

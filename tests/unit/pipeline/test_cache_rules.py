@@ -106,3 +106,56 @@ async def test_a_hit_carries_this_requests_id(rig: Rig) -> None:
     reply = await ask(rig, ctx=ctx)
     assert reply.body is not None and reply.body.id == ctx.request_id
     assert reply.headers["x-request-id"] == ctx.request_id
+
+
+async def test_a_capped_clients_answers_are_kept_apart(rig: Rig) -> None:
+    capped = Client("cl_c", "capped", "shared", max_tokens=5)
+    await ask(rig, ctx=RequestContext(client=capped))
+    assert (await ask(rig)).headers["x-appliance-cache"] == "miss"
+    again = await ask(rig, ctx=RequestContext(client=capped))
+    assert again.headers["x-appliance-cache"] == "hit"
+
+
+async def test_an_answer_cut_short_by_a_default_cap_is_not_stored(rig: Rig) -> None:
+    rig.backends[0].then(Script(finish="length"))
+    await ask(rig)  # no max_tokens: the tier's default cut it
+    assert (await ask(rig)).headers["x-appliance-cache"] == "miss"
+    rig.backends[0].then(Script(finish="length"))
+    await ask(rig, text="Tell me a story.", max_tokens=5)  # the client's own limit: fine
+    assert (await ask(rig, text="Tell me a story.", max_tokens=5)).headers[
+        "x-appliance-cache"
+    ] == "hit"
+
+
+async def test_an_escalated_answer_is_not_stored_under_the_pinned_model(rig: Rig) -> None:
+    rig.backends[0].then(Script(fault=BackendError("fake: 500")))
+    first = await ask(rig, model="local-model")
+    assert first.headers["x-appliance-tier"] == "cloud"
+    again = await ask(rig, model="local-model")
+    assert again.headers["x-appliance-cache"] == "miss"
+    assert again.headers["x-appliance-tier"] == "local"
+
+
+async def test_no_cache_without_the_right_refreshes_only_the_callers_own_view(rig: Rig) -> None:
+    alice = Client("cl_a", "alice", "shared")
+    bob = Client("cl_b", "bob", "shared")
+    original = await ask(rig, ctx=RequestContext(client=bob))
+    shared_entry = original.headers["x-appliance-cache-entry"]
+    rig.backends[0].then(Script(text="a poisoned answer"))
+    refreshed = await ask(rig, ctx=RequestContext(client=alice, no_cache=True))
+    own_entry = refreshed.headers["x-appliance-cache-entry"]
+    seen_by_bob = await ask(rig, ctx=RequestContext(client=bob))
+    assert seen_by_bob.headers["x-appliance-cache-entry"] == shared_entry
+    assert seen_by_bob.body is not None
+    assert seen_by_bob.body.choices[0].message.content == "fake answer"
+    seen_by_alice = await ask(rig, ctx=RequestContext(client=alice))
+    assert seen_by_alice.headers["x-appliance-cache-entry"] == own_entry
+
+
+async def test_no_cache_with_the_right_refreshes_the_shared_answer(rig: Rig) -> None:
+    admin = Client("cl_x", "ops", "shared", refresh_shared=True)
+    await ask(rig)
+    rig.backends[0].then(Script(text="a corrected answer"))
+    refreshed = await ask(rig, ctx=RequestContext(client=admin, no_cache=True))
+    seen = await ask(rig)
+    assert seen.headers["x-appliance-cache-entry"] == refreshed.headers["x-appliance-cache-entry"]
