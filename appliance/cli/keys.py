@@ -38,6 +38,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     add.add_argument(
         "--max-tokens", type=int, default=None, metavar="N", help="cap on max_tokens per request"
     )
+    add.add_argument(
+        "--refresh-shared",
+        action="store_true",
+        help="let Cache-Control: no-cache replace answers others in its namespace see",
+    )
     add_config_option(add)
     add.set_defaults(func=_keys_add)
 
@@ -59,7 +64,11 @@ def _keys_add(args: argparse.Namespace) -> int:
         return fail(str(exc))
     try:
         client, key = store.add(
-            args.name, namespace=args.namespace, budget=args.budget, max_tokens=args.max_tokens
+            args.name,
+            namespace=args.namespace,
+            budget=args.budget,
+            max_tokens=args.max_tokens,
+            refresh_shared=args.refresh_shared,
         )
     except ValueError as exc:
         return fail(str(exc), 1)

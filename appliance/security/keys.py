@@ -51,9 +51,15 @@ class Client:
     revoked_at: float | None = None
     # Cap on `max_tokens` for this client's requests (applied before any tier cap).
     max_tokens: int | None = None
+    # May `Cache-Control: no-cache` replace an answer other clients of its namespace see?
+    # Without it a refresh lands in the client's own view (`client:<id>`) only.
+    refresh_shared: bool = False
 
 
-ANONYMOUS = Client(id="anonymous", name="anonymous", namespace=SHARED_NAMESPACE)
+# With no keys the box has one tenant, so its refreshes are everyone's.
+ANONYMOUS = Client(
+    id="anonymous", name="anonymous", namespace=SHARED_NAMESPACE, refresh_shared=True
+)
 
 
 key_migrations = Migrations("keys")
@@ -86,13 +92,18 @@ def m002_client_max_tokens(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE clients ADD COLUMN max_tokens INTEGER")
 
 
+@key_migrations
+def m003_client_refresh_shared(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE clients ADD COLUMN refresh_shared INTEGER NOT NULL DEFAULT 0")
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _SELECT = (
     "SELECT id, name, namespace, budget_usd_month, created_at, key_prefix, revoked_at, key_hash, "
-    "max_tokens FROM clients"
+    "max_tokens, refresh_shared FROM clients"
 )
 
 
@@ -106,6 +117,7 @@ def _client(r: tuple[Any, ...]) -> Client:
         key_prefix=r[5],
         revoked_at=r[6],
         max_tokens=r[8],
+        refresh_shared=bool(r[9]),
     )
 
 
@@ -165,6 +177,7 @@ class KeyStore:
         namespace: str = SHARED_NAMESPACE,
         budget: float | None = None,
         max_tokens: int | None = None,
+        refresh_shared: bool = False,
     ) -> tuple[Client, str]:
         """Create a client; returns it and its plaintext key, which is never stored or shown
         again. `namespace`: "shared", "private" (its own cache namespace) or a custom name
@@ -189,12 +202,14 @@ class KeyStore:
             created_at=time.time(),
             key_prefix=key[: len(KEY_PREFIX) + 4],
             max_tokens=max_tokens,
+            refresh_shared=refresh_shared,
         )
         try:
             with self._lock:
                 self._conn.execute(
                     "INSERT INTO clients (id, name, key_hash, key_prefix, namespace, "
-                    "budget_usd_month, created_at, max_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "budget_usd_month, created_at, max_tokens, refresh_shared) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         client.id,
                         name,
@@ -204,6 +219,7 @@ class KeyStore:
                         budget,
                         client.created_at,
                         max_tokens,
+                        int(refresh_shared),
                     ),
                 )
         except sqlite3.IntegrityError:
