@@ -7,11 +7,13 @@ under the common default of 1,024, lock everyone out. `GuardedProtocol` adds, pe
 - a deadline for the request line and headers (`server.header_timeout_s`) from the moment
   the connection opens or a new request starts, and one for the body once headers are in
   (`server.body_timeout_s`); a connection that misses one is closed;
-- a cap on open connections (`server.max_connections`, never above the descriptor limit less
-  a reserve for the ledger, cache, models and upstream sockets). At the cap, the connection
-  that has waited longest for its headers (or idled longest between requests) is closed to
-  make room, so a slow client is dropped and a normal one served; when every connection is
-  busy with a real request, the newcomer gets an immediate 503 with Retry-After.
+- a cap on open connections (`server.max_connections`, never above a third of the
+  descriptors left after a reserve for the ledger, cache and models: each request may hold an
+  upstream socket too, and as many refused connections may be reading their 503). At the cap, the connection
+  that has waited longest for its headers (over two seconds) is closed to make room, so a
+  slow client is dropped and a normal one served; when none is that slow (every connection is
+  a real request, or an idle keep-alive one a client may be reusing this instant), the
+  newcomer gets an immediate 503 with Retry-After.
 The soft descriptor limit is raised to the hard one at start-up (systemd units also set
 LimitNOFILE), so the cap follows what the host allows.
 """
@@ -33,8 +35,9 @@ from appliance.config import ServerConfig
 log = logging.getLogger("appliance.server")
 # Descriptors kept for everything that is not a client connection.
 FD_RESERVE = 128
-# A connection younger than this is never evicted: it may be a normal client mid-headers.
-_EVICT_AFTER_S = 0.5
+# A connection that has not finished its headers for this long is taken to be a slow client
+# (a normal one sends them within milliseconds, even when the box is busy) and may be evicted.
+_EVICT_AFTER_S = 2.0
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
     b"retry-after: 1\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s"
@@ -43,6 +46,13 @@ _BUSY_BODY = (
     b'{"error":{"message":"The appliance has too many open connections; retry shortly",'
     b'"type":"service_unavailable","param":null,"code":"too_many_connections"}}'
 )
+
+# Refusals, evictions and timeouts are logged at most this often (one line).
+_REPORT_S = 10.0
+# How long a refused connection may take to read its 503 (it closes when it has), and how
+# many may wait so at once: beyond that they are closed at once, which may reset them.
+_LINGER_S = 5.0
+_LINGER_SHORT_S = 0.2
 
 State = Literal["waiting", "active", "idle"]
 
@@ -61,8 +71,10 @@ def raise_fd_limit() -> int:
 
 
 def connection_cap(config: ServerConfig, fd_limit: int) -> int:
-    """`server.max_connections`, never more than the descriptors allow."""
-    return max(8, min(config.max_connections, fd_limit - FD_RESERVE))
+    """`server.max_connections`, never more than the descriptors allow: each client
+    connection may hold a second descriptor for its upstream call, and as many refused ones
+    may be waiting to read their 503 (a third of what is left after the reserve each)."""
+    return max(8, min(config.max_connections, (fd_limit - FD_RESERVE) // 3))
 
 
 @dataclass
@@ -77,6 +89,9 @@ class ConnectionGuard:
     refused: int = 0
     evicted: int = 0
     timed_out: int = 0
+    lingering: int = 0
+    _reported: tuple[int, int, int] = (0, 0, 0)
+    _reporting: bool = False
 
     def admit(self, newcomer: GuardedProtocol) -> bool:
         """Make room for a new connection if need be; False when every slot is busy."""
@@ -92,11 +107,11 @@ class ConnectionGuard:
         return True
 
     def _evictable(self) -> GuardedProtocol | None:
-        """The connection that has waited longest without a request under way."""
+        """The connection that has waited longest for its request's headers."""
         now = self.clock()
         best: tuple[float, GuardedProtocol] | None = None
         for conn, (state, since) in self.open.items():
-            old_enough = state != "active" and now - since >= _EVICT_AFTER_S
+            old_enough = state == "waiting" and now - since >= _EVICT_AFTER_S
             if old_enough and (best is None or since < best[0]):
                 best = (since, conn)
         return None if best is None else best[1]
@@ -108,6 +123,27 @@ class ConnectionGuard:
     def forget(self, conn: GuardedProtocol) -> None:
         self.open.pop(conn, None)
 
+    def start_reports(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._reporting:
+            self._reporting = True
+            loop.call_later(_REPORT_S, self._log, loop)
+
+    def _log(self, loop: asyncio.AbstractEventLoop) -> None:
+        if (line := self.report()) is not None:
+            log.warning("%s", line)
+        loop.call_later(_REPORT_S, self._log, loop)
+
+    def report(self) -> str | None:
+        """One log line when connections were refused, evicted or timed out since the last."""
+        counts = (self.refused, self.evicted, self.timed_out)
+        if counts == self._reported:
+            return None
+        self._reported = counts
+        return (
+            f"connections: {len(self.open)} open of {self.cap}; since start {self.refused} "
+            f"refused (503), {self.evicted} slow ones evicted, {self.timed_out} timed out"
+        )
+
 
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with deadlines and the connection cap (module docstring)."""
@@ -118,18 +154,61 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._admitted = False
+        self._refused: asyncio.Transport | None = None
+        self._head = b""
+        self._answered = False
+        self._lingers = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.guard.start_reports(self.loop)
         if not self.guard.admit(self):
-            transport.write(_BUSY % (len(_BUSY_BODY), _BUSY_BODY))
-            transport.close()
+            self._refuse(transport)
             return
         self._admitted = True
         super().connection_made(transport)
         self._arm(self.guard.header_timeout_s)
 
+    def _refuse(self, transport: asyncio.Transport) -> None:
+        """A 503 in answer to the request, as a client expects it: wait (briefly) for the
+        request head, answer, half-close, and keep reading until the client closes. Closing
+        with unread data would make the kernel send a reset, which can overtake our 503."""
+        self._refused = transport
+        self._head = b""
+        if self.guard.lingering >= self.guard.cap:  # too many waiting: answer now, close soon
+            self._answer_busy()
+            self.loop.call_later(_LINGER_SHORT_S, transport.close)
+            return
+        self.guard.lingering += 1
+        self._lingers = True
+        self.loop.call_later(_LINGER_S, transport.close)
+
+    def _answer_busy(self) -> None:
+        assert self._refused is not None
+        if not self._answered:
+            self._answered = True
+            self._refused.write(_BUSY % (len(_BUSY_BODY), _BUSY_BODY))
+            if self._refused.can_write_eof():
+                self._refused.write_eof()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused is None:
+            super().data_received(data)
+            return
+        if not self._answered:
+            seen = self._head + data
+            if b"\r\n\r\n" in seen:
+                self._answer_busy()
+            self._head = seen[-3:]  # a head's end may straddle two reads
+
+    def eof_received(self) -> None:
+        if self._refused is not None:
+            self._answer_busy()
+            self._refused.close()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._admitted:
+            if self._lingers:
+                self.guard.lingering = max(0, self.guard.lingering - 1)
             return
         self._disarm()
         self.guard.forget(self)

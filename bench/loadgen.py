@@ -22,11 +22,12 @@ sys.path.insert(0, str(ROOT))
 from tests.serving import Server, free_port, write_config  # noqa: E402
 
 
-def start_appliance(settings: dict[str, Any] | None = None) -> Server:
+def start_appliance(settings: dict[str, Any] | None = None, fd_limit: int | None = None) -> Server:
     directory = Path(tempfile.mkdtemp(prefix="appliance-bench-"))
     config = {"state_dir": str(directory / "state"), **(settings or {})}
     path = write_config(directory / "appliance.toml", config)
-    return Server(path, free_port(), state_dir=directory / "state").start()
+    state = directory / "state"
+    return Server(path, free_port(), state_dir=state, fd_limit=fd_limit).start()
 
 
 @dataclass

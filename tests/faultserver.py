@@ -8,6 +8,7 @@ behaviour is chosen by the model name the gateway sends (the tier's `model`):
     GET /health   200; GET /metrics: vLLM's metrics for a badly overloaded server (a queue of 42)
     hang          accepts, then never answers
     slow-first    first stream chunk after 3 s, then fine
+    slow-stream   streams ten extra pieces over about 2 s (load tests)
     status-429    429 with Retry-After: 30
     status-500    500 with an OpenAI error body
     break-stream  two chunks, then the connection is cut
@@ -166,6 +167,11 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
     )
     if model == "slow-first":
         await asyncio.sleep(3)
+    if model == "slow-stream":  # a realistic upstream: ten pieces over about two seconds
+        for piece in range(10):
+            await asyncio.sleep(0.2)
+            chunk = _chunk(model, f"piece{piece} ", legacy=legacy)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send(
         {
             "type": "http.response.body",

@@ -1,0 +1,38 @@
+"""Many concurrent streaming clients against a daemon short of descriptors: every request is
+answered or refused explicitly (429/503 with Retry-After), and every answer has its ledger
+row. The long form with memory figures is bench/streams.py."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import streams
+
+from tests.conftest import ServerFactory
+
+
+def test_concurrent_streams_are_answered_or_refused_explicitly(
+    server_factory: ServerFactory, fault_upstream: str
+) -> None:
+    tier = {
+        "name": "cloud",
+        "backend": "openai",
+        "base_url": fault_upstream,
+        "model": "slow-stream",
+    }
+    # 640 descriptors: 192 connections (each with its upstream call), fewer than 240 clients.
+    server = server_factory({"tiers": [tier], "cache": {"enabled": False}}, fd_limit=640)
+    result = asyncio.run(streams.clients(server.base_url, 240, 15, "auto"))
+    statuses = result["statuses"]
+    assert set(statuses) <= {"200", "429", "503"}, statuses
+    assert statuses.get("200", 0) > 240
+    assert result["missing_retry_after"] == 0
+    with server.admin() as admin:
+        rows = admin.get("/admin/ledger", params={"since": 0}).json()
+    recorded = {r["request_id"] for r in rows}
+    assert [i for i in result["ids"] if i not in recorded] == []
+    assert "Traceback" not in server.log()
