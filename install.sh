@@ -515,7 +515,7 @@ install_system() {
     fi
 
     say "State in $STATE_DIR"
-    run install -d -m 0750 "$(at "$STATE_DIR")"
+    run install -d -m 0700 "$(at "$STATE_DIR")"
     host_run chown "$SERVICE_USER:$SERVICE_USER" "$(at "$STATE_DIR")"
     if [ -s "$(at "$TOKEN_FILE")" ]; then
         say "Keeping the admin token"

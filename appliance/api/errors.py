@@ -9,13 +9,16 @@ client (it could carry request data or secrets).
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, BackendRateLimited, BudgetExceeded
+from appliance.ledger.aggregates import month_bounds
 from appliance.schemas import ErrorBody, ErrorDetail
 
 log = logging.getLogger("appliance.api")
@@ -55,8 +58,21 @@ def error_response(
 
 
 def appliance_error_handler(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[bytes]:
-    headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
+    headers: dict[str, str] = {}
+    if exc.status == 401:
+        headers["www-authenticate"] = "Bearer"
+    if exc.status in (429, 503):
+        # Every refusal says when to come back, so a well-behaved client backs off.
+        headers["retry-after"] = str(retry_after_s(exc))
     return error_response(exc.status, exc.message, exc.type, exc.param, exc.code, headers)
+
+
+def retry_after_s(exc: ApplianceError) -> int:
+    if isinstance(exc, BudgetExceeded):
+        return max(1, int(month_bounds(time.time())[1] - time.time()))
+    if isinstance(exc, BackendRateLimited) and exc.retry_after_s:
+        return max(1, math.ceil(exc.retry_after_s))
+    return 5 if exc.status == 503 else 1
 
 
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -73,7 +89,8 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         message = str(exc.detail) if exc.detail else "Bad request"
     # Litestar's validation failures are 400s here; never a 422 with its internals.
     status = 400 if status == 422 else status
-    return error_response(status, message, _TYPES.get(status, "api_error"), code=None)
+    headers = {"retry-after": "5"} if status in (429, 503) else None
+    return error_response(status, message, _TYPES.get(status, "api_error"), None, None, headers)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -15,6 +15,9 @@ from litestar import Response, get
 
 from appliance.admin.messages import (
     ConfigPatch,
+    FeedbackRequest,
+    FeedbackResult,
+    FlaggedEntry,
     InvalidateRequest,
     InvalidateResult,
     LiveConfig,
@@ -31,6 +34,7 @@ from appliance.schemas import (
     ErrorBody,
     ModelList,
 )
+from appliance.version import version
 
 _TYPES = [
     ChatCompletionRequest,
@@ -46,6 +50,9 @@ _TYPES = [
     ConfigPatch,
     InvalidateRequest,
     InvalidateResult,
+    FeedbackRequest,
+    FeedbackResult,
+    list[FlaggedEntry],
     list[RequestEvent],
 ]
 _ERRORS = (400, 401, 404, 413, 429, 502, 503, 504)
@@ -90,7 +97,7 @@ def build_document() -> dict[str, Any]:
     chat_ok = {**_json(_ref("ChatCompletion")), "text/event-stream": {"schema": {"type": "string"}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "LLM appliance", "version": "0.1.0"},
+        "info": {"title": "LLM appliance", "version": version()},
         "paths": {
             "/v1/chat/completions": {
                 "post": _operation("Chat completion", chat_ok, "ChatCompletionRequest")
@@ -127,6 +134,22 @@ def build_document() -> dict[str, Any]:
                     _json(_ref("InvalidateResult")),
                     "InvalidateRequest",
                     admin=True,
+                )
+            },
+            "/admin/cache/feedback": {
+                "post": _operation(
+                    "A verdict on a served cache entry",
+                    _json(_ref("FeedbackResult")),
+                    "FeedbackRequest",
+                    admin=True,
+                )
+            },
+            "/admin/cache/flagged": {
+                "get": _operation(
+                    "Cache entries flagged wrong",
+                    _json({"type": "array", "items": _ref("FlaggedEntry")}),
+                    admin=True,
+                    params=[_query("limit", "integer")],
                 )
             },
             "/admin/recent": {
