@@ -9,11 +9,11 @@ under the common default of 1,024, lock everyone out. `GuardedProtocol` adds, pe
   (`server.body_timeout_s`); a connection that misses one is closed;
 - a cap on open connections (`server.max_connections`, never above a third of the
   descriptors left after a reserve for the ledger, cache and models: each request may hold an
-  upstream socket too, and as many refused connections may be reading their 503). At the cap, the connection
-  that has waited longest for its headers (over two seconds) is closed to make room, so a
-  slow client is dropped and a normal one served; when none is that slow (every connection is
-  a real request, or an idle keep-alive one a client may be reusing this instant), the
-  newcomer gets an immediate 503 with Retry-After.
+  upstream socket too, and as many refused connections may be reading their 503). At the
+  cap, the connection that has waited longest for its headers (over two seconds) is closed to
+  make room, so a slow client is dropped and a normal one served; when none is that slow
+  (every connection is a real request, or an idle keep-alive one its client may be reusing
+  this instant), the newcomer gets a 503 with Retry-After.
 The soft descriptor limit is raised to the hard one at start-up (systemd units also set
 LimitNOFILE), so the cap follows what the host allows.
 """

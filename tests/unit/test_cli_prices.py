@@ -63,7 +63,7 @@ def _digest(path: Path) -> str:
 def test_update_writes_the_state_table_and_says_what_changed(
     config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shipped_file = Path(__file__).parents[3] / "appliance/ledger/prices.toml"
+    shipped_file = Path(__file__).parents[2] / "appliance/ledger/prices.toml"
     before = _digest(shipped_file)
     assert _run("prices", "update", str(_newer_table(tmp_path)), "--config", config) == 0
     out, err = capsys.readouterr()
