@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,9 +43,12 @@ _STOP = object()
 class EmbeddingBatcher:
     """`await embed(text)` from any number of coroutines; one encoder call per batch."""
 
-    def __init__(self, encoder: _Encoder, max_batch: int = 64) -> None:
+    def __init__(self, encoder: _Encoder, max_batch: int = 64, recent_size: int = 4096) -> None:
         self.encoder = encoder
         self.max_batch = max_batch
+        self.recent_size = recent_size
+        self.recent_hits = 0
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self.runs = 0  # encoder calls made, for tests and stats
         self.embedded = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -63,9 +67,21 @@ class EmbeddingBatcher:
             self._thread = None
 
     async def embed(self, text: str) -> np.ndarray:
-        """One unit vector (dim,) for `text`."""
+        """One unit vector (dim,) for `text`; a text seen recently is not encoded again (the
+        same wording of a popular question, re-asked, is a semantic hit without an
+        encoder run). Called on the event loop only, so the LRU needs no lock."""
+        cached = self._recent.get(text)
+        if cached is not None:
+            self._recent.move_to_end(text)
+            self.recent_hits += 1
+            return cached
         vectors: np.ndarray = await self.embed_many([text])
-        return np.asarray(vectors[0])
+        vector = np.asarray(vectors[0])
+        vector.setflags(write=False)
+        self._recent[text] = vector
+        if len(self._recent) > self.recent_size:
+            self._recent.popitem(last=False)
+        return vector
 
     async def embed_many(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors (len(texts), dim); the texts are batched with other callers'."""

@@ -121,3 +121,22 @@ def test_embed_before_start_is_an_error(encoder: Encoder) -> None:
     batcher = EmbeddingBatcher(encoder)
     with pytest.raises(RuntimeError):
         asyncio.run(batcher.embed("hi"))
+
+
+def test_a_recent_text_is_not_encoded_again(encoder: Encoder) -> None:
+    counting = CountingEncoder(encoder)
+    batcher = EmbeddingBatcher(counting, recent_size=2)  # type: ignore[arg-type]
+    batcher.start()
+    try:
+
+        async def go() -> list[np.ndarray]:
+            return [await batcher.embed(t) for t in ["a b", "a b", "c d", "e f", "a b"]]
+
+        vectors = asyncio.run(go())
+    finally:
+        batcher.close()
+    # "a b" was evicted by "c d" and "e f" (size 2), so it is encoded twice in all.
+    assert counting.batches == [1, 1, 1, 1]
+    assert batcher.recent_hits == 1
+    assert np.array_equal(vectors[0], vectors[1]) and np.allclose(vectors[0], vectors[4])
+    assert not vectors[0].flags.writeable  # shared between requests: read-only
