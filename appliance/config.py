@@ -59,6 +59,18 @@ class TierConfig(_Section):
     connect_timeout_s: float = 5.0
     enabled: bool = True
     max_tokens_cap: int | None = None
+    # Whether the tier reads image (and other non-text) content parts. None: the backend's
+    # default (llamacpp: no; openai/vllm: yes, the upstream decides and its 400 is returned).
+    vision: bool | None = None
+    # openai / vllm: top-level request fields this upstream rejects, dropped before sending
+    # (every other client field is passed through unchanged).
+    drop_fields: list[str] = msgspec.field(default_factory=list)
+    # llamacpp: `tool_choice: "auto"` on a small model; see appliance/backends/tools.py.
+    auto_tool_choice: Literal["call-then-answer", "model"] = "call-then-answer"
+
+    @property
+    def reads_images(self) -> bool:
+        return self.vision if self.vision is not None else self.backend != "llamacpp"
 
 
 class ServerConfig(_Section):
