@@ -78,7 +78,8 @@ def prepare(
     needs_key: bool,
 ) -> Prepared:
     """Key the request when the cache may be used or the router needs its text."""
-    params = {name: getattr(req, name) for name in ANSWER_PARAMS}
+    # Fields the appliance does not read may still change the answer upstream (conservative).
+    params = {**req.extra_fields, **{name: getattr(req, name) for name in ANSWER_PARAMS}}
     use_cache = not ctx.no_store and is_cacheable_request(params, config)
     key = None
     if use_cache or needs_key:

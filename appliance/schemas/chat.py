@@ -171,6 +171,7 @@ class CompletionRequest(msgspec.Struct, omit_defaults=True):
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     user: str | None = None
+    raw: dict[str, Any] | None = msgspec.field(default=None, name="_raw")
 
     @property
     def include_usage(self) -> bool:
