@@ -19,6 +19,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
+from appliance.api import responses
 from appliance.api.errors import error_body
 from appliance.api.tokens import texts_of
 from appliance.errors import ApplianceError, AuthFailed, InvalidRequest, UnknownModel
@@ -137,6 +138,39 @@ class OpenAIController(Controller):
         return Response(
             _encoder.encode(reply.body), media_type="application/json", headers=reply.headers
         )
+
+    @post("/responses", status_code=200)
+    async def create_response(
+        self, request: Request[Any, Any, Any], runtime: Runtime
+    ) -> Response[bytes] | Stream:
+        ctx = context(request, runtime)
+        req = decode_request(await request.body(), ResponsesRequest)
+        ctx.request_id = f"resp_{ctx.request_id.removeprefix('chatcmpl-')}"
+        reply = await runtime.pipeline.responses(req, ctx)
+        after = BackgroundTask(reply.after) if reply.after is not None else None
+        headers = {**reply.headers, "x-request-id": ctx.request_id}
+        if reply.chunks is not None:
+            return Stream(
+                responses.event_stream(reply.chunks),
+                media_type="text/event-stream",
+                headers={**headers, "cache-control": "no-cache"},
+                background=after,
+            )
+        assert reply.body is not None
+        return Response(
+            responses.encode(reply.body),
+            media_type="application/json",
+            headers=headers,
+            background=after,
+        )
+
+    @get("/responses/{response_id:str}")
+    async def get_response(
+        self, request: Request[Any, Any, Any], response_id: str, runtime: Runtime
+    ) -> Response[bytes]:
+        context(request, runtime)
+        body = responses.encode(responses.stored(runtime.pipeline, response_id))
+        return Response(body, media_type="application/json")
 
     @get("/models")
     async def models(self, runtime: Runtime) -> ModelList:
