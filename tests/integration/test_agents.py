@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -47,10 +48,11 @@ NO_STORE = {"cache-control": "no-store"}
 
 
 @pytest.fixture(scope="module")
-def client(local_server: Server) -> openai.OpenAI:
-    return openai.OpenAI(
+def client(local_server: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(
         base_url=local_server.base_url, api_key="x", max_retries=0, default_headers=NO_STORE
-    )
+    ) as sdk:
+        yield sdk
 
 
 @pytest.mark.compat("openai SDK", "tool loop (auto)", "local")
@@ -282,14 +284,12 @@ def test_instructor_extracts_through_a_named_tool(local_server: Server) -> None:
         name: str
         country: str
 
-    patched = instructor.from_openai(
-        openai.OpenAI(base_url=local_server.base_url, api_key="x", max_retries=0),
-        mode=instructor.Mode.TOOLS,
-    )
-    city = patched.chat.completions.create(
-        model="auto",
-        response_model=City,
-        max_retries=0,
-        messages=[{"role": "user", "content": "Paris is the capital of France."}],
-    )
+    with openai.OpenAI(base_url=local_server.base_url, api_key="x", max_retries=0) as sdk:
+        patched = instructor.from_openai(sdk, mode=instructor.Mode.TOOLS)
+        city = patched.chat.completions.create(
+            model="auto",
+            response_model=City,
+            max_retries=0,
+            messages=[{"role": "user", "content": "Paris is the capital of France."}],
+        )
     assert isinstance(city, City) and city.name and city.country
