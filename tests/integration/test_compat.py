@@ -182,7 +182,7 @@ def test_closing_a_stream_closes_the_upstream(gateway: Server, recorder: str) ->
     assert httpx.get(f"{root}/disconnects").json() == before + 1
 
 
-@pytest.mark.compat("openai SDK", "GET /v1/models/{id}", "any")
+@pytest.mark.compat("openai SDK", "model by id (GET /v1/models/<id>)", "any")
 def test_model_by_id(sdk: Callable[..., openai.OpenAI], gateway: Server) -> None:
     client = sdk(gateway)
     model = client.models.retrieve("upstream-model")
