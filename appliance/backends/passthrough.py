@@ -51,7 +51,11 @@ def _overlay(req: Request, raw: dict[str, Any]) -> dict[str, Any]:
             body.pop(name, None)
         else:
             body[name] = msgspec.to_builtins(mine)
-    if "max_completion_tokens" in raw and "max_tokens" not in raw and "max_tokens" in body:
+    if (
+        raw.get("max_completion_tokens") is not None
+        and "max_tokens" not in raw
+        and "max_tokens" in body
+    ):
         # A cap lands in the field the client used (newer models reject `max_tokens`).
         body["max_completion_tokens"] = body.pop("max_tokens")
     if isinstance(req, ChatCompletionRequest) and isinstance(original, ChatCompletionRequest):

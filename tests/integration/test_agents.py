@@ -293,3 +293,34 @@ def test_instructor_extracts_through_a_named_tool(local_server: Server) -> None:
             messages=[{"role": "user", "content": "Paris is the capital of France."}],
         )
     assert isinstance(city, City) and city.name and city.country
+
+
+async def test_a_cancelled_generation_stops_within_tokens() -> None:
+    """The backend itself, non-streamed: the request's task cancelled after a second ends
+    the generation and frees the model for the next request."""
+    import asyncio
+
+    from appliance.backends.llamacpp import LlamaCppBackend
+    from appliance.config import TierConfig
+    from appliance.schemas import ChatCompletionRequest, ChatMessage
+
+    backend = LlamaCppBackend(TierConfig(name="local", backend="llamacpp", n_ctx=2048))
+    await backend.start()
+    try:
+        story = ChatCompletionRequest(
+            [ChatMessage("user", "Write a very long story about a dragon.")],
+            max_tokens=1500,
+            temperature=1.0,
+        )
+        task = asyncio.ensure_future(backend.chat(story))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        began = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        hi = ChatCompletionRequest([ChatMessage("user", "Hi")], max_tokens=3)
+        answer = await backend.chat(hi)
+        assert answer.choices[0].message.content is not None
+        assert time.monotonic() - began < 10.0
+    finally:
+        await backend.close()
