@@ -31,6 +31,7 @@ def request_body(
     raw = req.raw
     body = built if not raw else _overlay(req, raw)
     body["model"] = model
+    body.pop(_RAW, None)  # a client field of that name was never ours to pass on
     for name in drop:
         body.pop(name, None)
     return body

@@ -167,7 +167,8 @@ def render_messages(messages: list[dict[str, Any]], system_extra: str = "") -> l
         if role == "assistant" and calls:
             written = []
             for call in calls:
-                function = call.get("function") or {}
+                function = call.get("function")
+                function = function if isinstance(function, dict) else {}
                 names[str(call.get("id") or "")] = str(function.get("name", ""))
                 arguments = json.dumps(_args(function), ensure_ascii=False)
                 written.append(f"Calling {function.get('name')}({arguments})")

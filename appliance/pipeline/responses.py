@@ -199,6 +199,8 @@ def _message(index: int, item: dict[str, Any]) -> ChatMessage:
     content = item.get("content")
     if isinstance(content, str) or content is None:
         return ChatMessage(role, content or "")
+    if not isinstance(content, list) or not all(isinstance(p, dict) for p in content):
+        raise InvalidRequest(f"input[{index}].content: a string or a list of parts", param="input")
     parts: list[dict[str, Any]] = []
     for part in content:
         kind = part.get("type")
