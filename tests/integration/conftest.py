@@ -27,15 +27,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    report: pytest.TestReport = yield  # type: ignore[misc]
     marker = item.get_closest_marker("compat")
-    if marker is None or (report.when != "call" and not report.skipped):
-        return
-    if report.when == "teardown":
-        return
+    if marker is not None and (report.when == "call" or report.skipped):
+        _record(item, marker, report)
+    return report  # type: ignore[return-value]
+
+
+def _record(item: pytest.Item, marker: pytest.Mark, report: pytest.TestReport) -> None:
     cache = getattr(item.config, "cache", None)
     if cache is None:  # run with -p no:cacheprovider
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import openai
 import pytest
 
@@ -11,8 +13,9 @@ PROMPT = [{"role": "user", "content": "Name one primary colour."}]
 
 
 @pytest.fixture(scope="module")
-def client(local_server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=local_server.base_url, api_key="unused", max_retries=0)
+def client(local_server: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=local_server.base_url, api_key="unused", max_retries=0) as sdk:
+        yield sdk
 
 
 @pytest.fixture
