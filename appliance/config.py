@@ -62,6 +62,18 @@ class TierConfig(_Section):
     # Output length when the client sets none; 0: 1,024 on llama.cpp (a CPU model must not
     # run for minutes for one client), 4,096 elsewhere. Also bounds the budget hold.
     default_max_tokens: int = 0
+    # Whether the tier reads image (and other non-text) content parts. None: the backend's
+    # default (llamacpp: no; openai/vllm: yes, the upstream decides and its 400 is returned).
+    vision: bool | None = None
+    # openai / vllm: top-level request fields this upstream rejects, dropped before sending
+    # (every other client field is passed through unchanged).
+    drop_fields: list[str] = msgspec.field(default_factory=list)
+    # llamacpp: `tool_choice: "auto"` on a small model; see appliance/backends/tools.py.
+    auto_tool_choice: Literal["call-then-answer", "model"] = "call-then-answer"
+
+    @property
+    def reads_images(self) -> bool:
+        return self.vision if self.vision is not None else self.backend != "llamacpp"
 
 
 class ServerConfig(_Section):

@@ -2,6 +2,8 @@
 
 Bodies are decoded by msgspec straight from bytes (not Litestar's signature model) so that a
 bad body becomes an OpenAI 400 naming the field, and the hot path stays a few microseconds.
+The decoded JSON is kept on the request (`raw`) so upstream tiers receive the client's own
+fields. Every answer carries the request's id, in the body and in `x-request-id`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.response import Stream
 
+from appliance.api import responses
 from appliance.api.disconnect import unless_disconnected
 from appliance.api.errors import error_body
+from appliance.api.tokens import texts_of
 from appliance.errors import ApplianceError, AuthFailed, InvalidRequest, UnknownModel
 from appliance.pipeline import RequestContext
 from appliance.router.planner import AUTO
@@ -35,14 +39,24 @@ from appliance.schemas import (
     ModelCard,
     ModelList,
 )
+from appliance.schemas.responses import ResponsesRequest
 from appliance.security.keys import ANONYMOUS
 
 T = TypeVar("T")
+R = TypeVar("R", ChatCompletionRequest, CompletionRequest, ResponsesRequest)
 _encoder = msgspec.json.Encoder()
 _PATH = re.compile(r" - at `\$\.?(.*)`$")
 EMBEDDING_MODEL = "all-minilm-l6-v2"
 # nginx's "client closed request": nobody reads it, but the access log should say so.
 CLIENT_CLOSED = 499
+
+
+def decode_request(body: bytes, type_: type[R]) -> R:
+    """A request Struct with the client's whole decoded body kept beside it (`raw`)."""
+    req = decode_body(body, type_)
+    raw = msgspec.json.decode(body)
+    req.raw = raw if isinstance(raw, dict) else None
+    return req
 
 
 def decode_body(body: bytes, type_: type[T]) -> T:
@@ -66,13 +80,15 @@ def decode_body(body: bytes, type_: type[T]) -> T:
 
 
 def sse(
-    chunks: AsyncIterator[ChatCompletionChunk] | AsyncIterator[Completion],
+    chunks: AsyncIterator[ChatCompletionChunk] | AsyncIterator[Completion], request_id: str
 ) -> AsyncIterator[bytes]:
-    """Encode chunks as OpenAI does; a failure after the first byte ends with one error event."""
+    """Encode chunks as OpenAI does, each under the request's id; a failure after the first
+    byte ends with one error event."""
 
     async def events() -> AsyncIterator[bytes]:
         try:
             async for chunk in chunks:
+                chunk.id = request_id
                 yield b"data: " + _encoder.encode(chunk) + b"\n\n"
         except ApplianceError as exc:
             yield b"data: " + error_body(exc.message, exc.type, exc.param, exc.code) + b"\n\n"
@@ -89,18 +105,20 @@ class OpenAIController(Controller):
         self, request: Request[Any, Any, Any], runtime: Runtime
     ) -> Response[bytes] | Stream:
         ctx = context(request, runtime)
-        req = decode_body(await request.body(), ChatCompletionRequest)
+        req = decode_request(await request.body(), ChatCompletionRequest)
         reply, gone = await unless_disconnected(request, runtime.pipeline.chat(req, ctx))
         if gone:
             return Response(b"", status_code=CLIENT_CLOSED)
         after = BackgroundTask(reply.after) if reply.after is not None else None
         if reply.chunks is not None:
             return Stream(
-                sse(reply.chunks),
+                sse(reply.chunks, ctx.request_id),
                 media_type="text/event-stream",
                 headers={**reply.headers, "cache-control": "no-cache"},
                 background=after,
             )
+        assert reply.body is not None
+        reply.body.id = ctx.request_id
         return Response(
             _encoder.encode(reply.body),
             media_type="application/json",
@@ -113,34 +131,67 @@ class OpenAIController(Controller):
         self, request: Request[Any, Any, Any], runtime: Runtime
     ) -> Response[bytes] | Stream:
         ctx = context(request, runtime)
-        req = decode_body(await request.body(), CompletionRequest)
+        req = decode_request(await request.body(), CompletionRequest)
         ctx.request_id = f"cmpl-{ctx.request_id.removeprefix('chatcmpl-')}"
         reply, gone = await unless_disconnected(request, runtime.pipeline.text(req, ctx))
         if gone:
             return Response(b"", status_code=CLIENT_CLOSED)
         if reply.chunks is not None:
             return Stream(
-                sse(reply.chunks),
+                sse(reply.chunks, ctx.request_id),
                 media_type="text/event-stream",
                 headers={**reply.headers, "cache-control": "no-cache"},
             )
+        assert reply.body is not None
+        reply.body.id = ctx.request_id
         return Response(
             _encoder.encode(reply.body), media_type="application/json", headers=reply.headers
         )
 
+    @post("/responses", status_code=200)
+    async def create_response(
+        self, request: Request[Any, Any, Any], runtime: Runtime
+    ) -> Response[bytes] | Stream:
+        ctx = context(request, runtime)
+        req = decode_request(await request.body(), ResponsesRequest)
+        ctx.request_id = f"resp_{ctx.request_id.removeprefix('chatcmpl-')}"
+        reply = await runtime.pipeline.responses(req, ctx)
+        after = BackgroundTask(reply.after) if reply.after is not None else None
+        headers = {**reply.headers, "x-request-id": ctx.request_id}
+        if reply.chunks is not None:
+            return Stream(
+                responses.event_stream(reply.chunks),
+                media_type="text/event-stream",
+                headers={**headers, "cache-control": "no-cache"},
+                background=after,
+            )
+        assert reply.body is not None
+        return Response(
+            responses.encode(reply.body),
+            media_type="application/json",
+            headers=headers,
+            background=after,
+        )
+
+    @get("/responses/{response_id:str}")
+    async def get_response(
+        self, request: Request[Any, Any, Any], response_id: str, runtime: Runtime
+    ) -> Response[bytes]:
+        context(request, runtime)
+        body = responses.encode(responses.stored(runtime.pipeline, response_id))
+        return Response(body, media_type="application/json")
+
     @get("/models")
     async def models(self, runtime: Runtime) -> ModelList:
-        created = int(runtime.started_at)
-        cards = [ModelCard(id=AUTO, created=created, owned_by="appliance")]
-        seen = {AUTO}
-        for tier in runtime.tiers.tiers:
-            if tier.model not in seen:
-                seen.add(tier.model)
-                cards.append(
-                    ModelCard(id=tier.model, created=created, owned_by=f"tier:{tier.name}")
-                )
-        cards.append(ModelCard(id=EMBEDDING_MODEL, created=created, owned_by="appliance"))
-        return ModelList(cards)
+        return ModelList(model_cards(runtime))
+
+    @get("/models/{model_id:path}")
+    async def model(self, model_id: str, runtime: Runtime) -> ModelCard:
+        wanted = model_id.lstrip("/")
+        for card in model_cards(runtime):
+            if card.id == wanted:
+                return card
+        raise UnknownModel(f"The model `{wanted}` does not exist", param="model")
 
     @post("/embeddings", status_code=200)
     async def embeddings(
@@ -157,17 +208,31 @@ class OpenAIController(Controller):
                 f"The embedding model `{req.model}` does not exist; use `{EMBEDDING_MODEL}`",
                 param="model",
             )
+        texts = texts_of(req.input)
         if req.dimensions is not None and req.dimensions != 384:
             raise InvalidRequest("this model has 384 dimensions", param="dimensions")
         ctx = context(request, runtime)
         ctx.request_id = f"emb-{ctx.request_id.removeprefix('chatcmpl-')}"
-        vectors, tokens = await runtime.pipeline.embeddings(req, EMBEDDING_MODEL, ctx)
+        vectors, tokens = await runtime.pipeline.embeddings(texts, EMBEDDING_MODEL, ctx)
         data = [
             EmbeddingData(index=i, embedding=_vector_out(v, req.encoding_format))
             for i, v in enumerate(vectors)
         ]
         body = EmbeddingResponse(data, EMBEDDING_MODEL, EmbeddingUsage(tokens, tokens))
         return Response(_encoder.encode(body), media_type="application/json")
+
+
+def model_cards(runtime: Runtime) -> list[ModelCard]:
+    """`auto`, each tier's model (once), and the embedding model."""
+    created = int(runtime.started_at)
+    cards = [ModelCard(id=AUTO, created=created, owned_by="appliance")]
+    seen = {AUTO}
+    for tier in runtime.tiers.tiers:
+        if tier.model not in seen:
+            seen.add(tier.model)
+            cards.append(ModelCard(id=tier.model, created=created, owned_by=f"tier:{tier.name}"))
+    cards.append(ModelCard(id=EMBEDDING_MODEL, created=created, owned_by="appliance"))
+    return cards
 
 
 def context(request: Request[Any, Any, Any], runtime: Runtime) -> RequestContext:

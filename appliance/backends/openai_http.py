@@ -2,8 +2,14 @@
 
 Calls go through the stock `openai.AsyncOpenAI` client with SDK retries off: retrying and
 escalating are the pipeline's job, and a hidden retry would double the latency of a failure.
-Bodies are read raw and decoded with msgspec, which skips the SDK's pydantic models on the
-hot path (this is most of the gateway's overhead budget).
+The body sent is the client's own with the appliance's decisions overlaid
+(`passthrough.py`), handed to the SDK as `extra_body` so fields it does not know pass
+unchanged. Bodies are read raw and decoded with msgspec, which skips the SDK's pydantic
+models on the hot path (this is most of the gateway's overhead budget). Closing a stream
+closes its upstream response, which ends the upstream's generation.
+
+The upstream's 400, 413 and 422 are the request's fault (`InvalidRequest`: returned to the
+client, not escalated); connection failures, timeouts, 5xx, 429 and garbage are the tier's.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import msgspec
 import openai
 
 from appliance.backends.base import BackendHealth
+from appliance.backends.passthrough import request_body, stream_options
 from appliance.config import TierConfig
 from appliance.errors import (
     BackendError,
@@ -60,12 +67,6 @@ class MissingKey(Exception):
     """The tier's API key variable is unset: the tier is unavailable, not fatal."""
 
 
-def request_body(req: ChatCompletionRequest | CompletionRequest, model: str) -> dict[str, Any]:
-    body: dict[str, Any] = msgspec.to_builtins(req)
-    body["model"] = model
-    return body
-
-
 class OpenAIBackend:
     def __init__(self, tier: TierConfig, *, api_key: str | None = None) -> None:
         self.name = tier.name
@@ -86,23 +87,20 @@ class OpenAIBackend:
     async def start(self) -> None:
         return None
 
+    def _body(self, req: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
+        return request_body(req, self.model, self._tier.drop_fields)
+
     async def chat(self, req: ChatCompletionRequest) -> ChatCompletion:
-        return await self._call(
-            self._client.chat.completions, request_body(req, self.model), _completion_decoder
-        )
+        return await self._call(self._client.chat.completions, self._body(req), _completion_decoder)
 
     def stream(self, req: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        return self._stream(
-            self._client.chat.completions, request_body(req, self.model), _chunk_decoder
-        )
+        return self._stream(self._client.chat.completions, self._body(req), _chunk_decoder)
 
     async def text(self, req: CompletionRequest) -> Completion:
-        return await self._call(
-            self._client.completions, request_body(req, self.model), _text_decoder
-        )
+        return await self._call(self._client.completions, self._body(req), _text_decoder)
 
     def text_stream(self, req: CompletionRequest) -> AsyncIterator[Completion]:
-        return self._stream(self._client.completions, request_body(req, self.model), _text_decoder)
+        return self._stream(self._client.completions, self._body(req), _text_decoder)
 
     async def _call(
         self, resource: Any, body: dict[str, Any], decoder: msgspec.json.Decoder[T]
@@ -111,7 +109,7 @@ class OpenAIBackend:
         body["stream"] = False
         try:
             async with asyncio.timeout(self._tier.timeout_s):
-                raw = await resource.with_raw_response.create(**body)
+                raw = await resource.with_raw_response.create(**_sdk_arguments(body))
                 content = raw.http_response.content
         except (openai.OpenAIError, TimeoutError) as exc:
             raise _translate(exc, self.name) from exc
@@ -125,9 +123,9 @@ class OpenAIBackend:
     ) -> AsyncIterator[T]:
         body["stream"] = True
         # Always ask for usage: the ledger bills streams exactly, whatever the client asked.
-        body["stream_options"] = {"include_usage": True}
+        body["stream_options"] = stream_options(body)
         try:
-            async with resource.with_streaming_response.create(**body) as response:
+            async with resource.with_streaming_response.create(**_sdk_arguments(body)) as response:
                 async for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -148,6 +146,16 @@ class OpenAIBackend:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _sdk_arguments(body: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's required arguments by name, everything else as `extra_body`: the SDK
+    rejects keyword arguments it does not know, and must not reshape the ones it does."""
+    rest = dict(body)
+    named: dict[str, Any] = {
+        k: rest.pop(k) for k in ("model", "messages", "prompt", "stream") if k in rest
+    }
+    return {**named, "extra_body": rest}
 
 
 def _credential(name: str) -> str | None:
@@ -190,7 +198,7 @@ def _translate(exc: BaseException, tier: str) -> Exception:
                 f"tier {tier}: upstream returned {status}",
                 retry_after_s=_retry_after(exc.response.headers),
             )
-        if status in (400, 422):
+        if status in (400, 413, 422):
             return InvalidRequest(f"tier {tier}: upstream rejected the request: {_message(exc)}")
         error = BackendError(f"tier {tier}: upstream returned {status}")
         error.kind = f"http_{status}"

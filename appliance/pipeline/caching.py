@@ -90,7 +90,11 @@ def prepare(
     needs_key: bool,
 ) -> Prepared:
     """Key the request when the cache may be used or the router needs its text."""
-    params: dict[str, object] = {name: getattr(req, name) for name in ANSWER_PARAMS}
+    # Fields the appliance does not read may still change the answer upstream (conservative).
+    params: dict[str, object] = {
+        **req.extra_fields,
+        **{name: getattr(req, name) for name in ANSWER_PARAMS},
+    }
     use_cache = not ctx.no_store and is_cacheable_request(params, config)
     if ctx.client.max_tokens is not None:
         params["client_max_tokens"] = ctx.client.max_tokens  # a capped client's answers differ

@@ -25,7 +25,7 @@ from appliance.pipeline.cascade import Answer, Attempts, cascade
 from appliance.pipeline.checks import check_chat_request
 from appliance.pipeline.context import Reply, RequestContext, base_headers
 from appliance.pipeline.output import validate_completion, wants_structured
-from appliance.pipeline.parts import Parts
+from appliance.pipeline.parts import Parts, readers_only
 from appliance.pipeline.relay import relay
 from appliance.router.planner import Plan
 from appliance.schemas import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
@@ -45,7 +45,7 @@ async def chat(parts: Parts, req: ChatCompletionRequest, ctx: RequestContext) ->
     if (reply := await serve_hit(parts, prepared, ctx, exact_only=False)) is not None:
         return reply
     routed = classify(parts, prepared)
-    plan = await parts.plan(req.model, routed, ctx)
+    plan = readers_only(await parts.plan(req.model, routed, ctx), req)
     if req.stream and not wants_structured(req):
         return await stream(parts, prepared, plan, ctx)
     reply = await complete(parts, prepared, plan, ctx)

@@ -18,17 +18,16 @@ from appliance.errors import BudgetExceeded, InvalidRequest
 from appliance.ledger.billing import EMBEDDINGS, Attempt
 from appliance.pipeline.context import RequestContext
 from appliance.pipeline.parts import Parts
-from appliance.schemas import EmbeddingRequest, Usage
+from appliance.schemas import Usage
 
 # The encoder's window in word pieces, [CLS] and [SEP] included.
 _WINDOW = 256
 
 
 async def embed(
-    parts: Parts, req: EmbeddingRequest, model: str, ctx: RequestContext
+    parts: Parts, texts: list[str], model: str, ctx: RequestContext
 ) -> tuple[np.ndarray, int]:
-    """Vectors for `req.input` and the tokens they cost."""
-    texts = [req.input] if isinstance(req.input, str) else req.input
+    """Vectors for `texts` and the tokens they cost."""
     ceiling = parts.config.limits.embeddings_max_inputs
     if not texts or len(texts) > ceiling:
         raise InvalidRequest(

@@ -17,7 +17,7 @@ import numpy as np
 from appliance.backends.registry import Tier, TierSet
 from appliance.cache.semantic import SemanticCache
 from appliance.config import Config, default_max_tokens
-from appliance.errors import BudgetExceeded
+from appliance.errors import BudgetExceeded, InvalidRequest
 from appliance.pipeline.accounting import Accounting
 from appliance.pipeline.context import RequestContext
 from appliance.pipeline.output import cap_tokens, with_terse_hint
@@ -103,3 +103,21 @@ class Parts:
                 f"${ctx.client.budget_usd_month or 0:.2f}"
             )
         return False
+
+
+def readers_only(plan: Plan[Tier], req: ChatCompletionRequest) -> Plan[Tier]:
+    """A request with image (non-text) parts goes only to tiers that read them (config
+    `vision`), or is refused naming why: never silently stripped of its images."""
+    if not req.has_images:
+        return plan
+    order = [t for t in plan.order if t.config.reads_images]
+    if not order:
+        kinds = sorted({k for m in req.messages for k in m.non_text_parts()})
+        raise InvalidRequest(
+            f"This request has {', '.join(kinds)} content and none of the tiers it may use "
+            f"({', '.join(t.name for t in plan.order)}) reads images; an operator sets "
+            "`vision = true` on a tier that does",
+            param="messages",
+        )
+    reason = plan.reason if order[0] is plan.order[0] else "vision"
+    return Plan(order, reason)

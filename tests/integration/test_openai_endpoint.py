@@ -14,8 +14,8 @@ PROMPT = [{"role": "user", "content": "Name one primary colour."}]
 
 @pytest.fixture(scope="module")
 def client(local_server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=local_server.base_url, api_key="unused", max_retries=0) as c:
-        yield c
+    with openai.OpenAI(base_url=local_server.base_url, api_key="unused", max_retries=0) as sdk:
+        yield sdk
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import httpx
+import openai
 import pytest
 from pydantic import BaseModel
 
 from tests.conftest import ServerFactory
-from tests.serving import Server, sdk
+from tests.serving import Server
 
 SCHEMA = {
     "type": "object",
@@ -36,23 +37,23 @@ def escalating(server_factory: ServerFactory, fault_upstream: str) -> Server:
 
 
 def test_schema_violation_escalates_to_a_tier_that_complies(escalating: Server) -> None:
-    client = sdk(escalating.base_url, "x")
-    raw = client.chat.completions.with_raw_response.create(
-        model="sloppy", messages=ASK, response_format=FORMAT, max_tokens=60, temperature=0
-    )
-    assert raw.headers["x-appliance-route-reason"] == "escalated:invalid_output"
-    assert raw.headers["x-appliance-tier"] == "local"
-    import json
+    with openai.OpenAI(base_url=escalating.base_url, api_key="x", max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="sloppy", messages=ASK, response_format=FORMAT, max_tokens=60, temperature=0
+        )
+        assert raw.headers["x-appliance-route-reason"] == "escalated:invalid_output"
+        assert raw.headers["x-appliance-tier"] == "local"
+        import json
 
-    assert json.loads(raw.parse().choices[0].message.content or "")["answer"] in ("yes", "no")
-    with escalating.admin() as admin:
-        rows = [
-            r
-            for r in admin.get("/admin/ledger").json()
-            if r["request_id"] == raw.headers["x-request-id"]
-        ]
-    assert [r["status"] for r in rows] == ["error:invalid_output", "ok"]
-    assert rows[0]["completion_tokens"] > 0  # the failed attempt's tokens are counted
+        assert json.loads(raw.parse().choices[0].message.content or "")["answer"] in ("yes", "no")
+        with escalating.admin() as admin:
+            rows = [
+                r
+                for r in admin.get("/admin/ledger").json()
+                if r["request_id"] == raw.headers["x-request-id"]
+            ]
+        assert [r["status"] for r in rows] == ["error:invalid_output", "ok"]
+        assert rows[0]["completion_tokens"] > 0  # the failed attempt's tokens are counted
 
 
 def test_no_tier_complies_is_a_clear_error_not_a_bad_answer(
@@ -72,20 +73,20 @@ def test_no_tier_complies_is_a_clear_error_not_a_bad_answer(
 
 
 def test_streamed_structured_output_is_validated_before_it_is_sent(escalating: Server) -> None:
-    client = sdk(escalating.base_url, "x")
-    raw = client.chat.completions.with_raw_response.create(
-        model="sloppy",
-        messages=ASK,
-        response_format=FORMAT,
-        max_tokens=60,
-        temperature=0,
-        stream=True,
-    )
-    assert raw.headers["x-appliance-tier"] == "local"
-    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
-    import json
+    with openai.OpenAI(base_url=escalating.base_url, api_key="x", max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="sloppy",
+            messages=ASK,
+            response_format=FORMAT,
+            max_tokens=60,
+            temperature=0,
+            stream=True,
+        )
+        assert raw.headers["x-appliance-tier"] == "local"
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        import json
 
-    assert json.loads(text)["answer"] in ("yes", "no")
+        assert json.loads(text)["answer"] in ("yes", "no")
 
 
 class Verdict(BaseModel):
@@ -96,17 +97,17 @@ class Verdict(BaseModel):
 
 
 def test_sdk_parse_returns_a_typed_object(local_server: Server) -> None:
-    client = sdk(local_server.base_url, "x")
-    completion = client.chat.completions.parse(
-        model="auto",
-        response_format=Verdict,
-        max_tokens=40,
-        temperature=0,
-        messages=[{"role": "user", "content": "What colour is a ripe tomato?"}],
-    )
-    parsed = completion.choices[0].message.parsed
-    assert isinstance(parsed, Verdict)
-    assert parsed.colour in ("red", "green", "blue")
+    with openai.OpenAI(base_url=local_server.base_url, api_key="x", max_retries=0) as client:
+        completion = client.chat.completions.parse(
+            model="auto",
+            response_format=Verdict,
+            max_tokens=40,
+            temperature=0,
+            messages=[{"role": "user", "content": "What colour is a ripe tomato?"}],
+        )
+        parsed = completion.choices[0].message.parsed
+        assert isinstance(parsed, Verdict)
+        assert parsed.colour in ("red", "green", "blue")
 
 
 def test_invalid_schema_is_rejected_up_front(local_server: Server) -> None:

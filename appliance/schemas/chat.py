@@ -1,7 +1,9 @@
-"""OpenAI wire types as msgspec Structs, one per operation (request, response, chunk).
+"""Chat and legacy text completions, models and errors: OpenAI's wire types as msgspec Structs.
 
 Requests ignore unknown fields (new SDK versions add fields faster than we track them) but
-check the types of the fields we read. Responses omit unset optional fields, as OpenAI does.
+check the types of the fields we read. The client's whole decoded body is kept beside them
+(`ChatCompletionRequest.raw`, set by the API decoder) so an OpenAI-compatible upstream gets
+every field we do not read, unchanged. Responses omit unset optional fields, as OpenAI does.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ class ChatMessage(msgspec.Struct, omit_defaults=True):
         if not self.content:
             return ""
         return "\n".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+
+    def non_text_parts(self) -> list[str]:
+        """The types of the content parts that are not text (`image_url`, `input_audio`...)."""
+        if not isinstance(self.content, list):
+            return []
+        return [str(p.get("type")) for p in self.content if p.get("type") != "text"]
 
 
 class StreamOptions(msgspec.Struct, omit_defaults=True):
@@ -56,6 +64,21 @@ class ChatCompletionRequest(msgspec.Struct, omit_defaults=True):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     user: str | None = None
+    # The client's body as decoded JSON (None for requests the appliance builds itself). Not a
+    # client field: the API decoder overwrites whatever a client sends under this name.
+    raw: dict[str, Any] | None = msgspec.field(default=None, name="_raw")
+
+    @property
+    def extra_fields(self) -> dict[str, Any]:
+        """The client's fields this Struct does not know (vendor fields, newer parameters)."""
+        if not self.raw:
+            return {}
+        return {k: v for k, v in self.raw.items() if k not in CHAT_FIELDS}
+
+    @property
+    def has_images(self) -> bool:
+        """Whether any message carries a non-text content part (an image, audio, a file)."""
+        return any(m.non_text_parts() for m in self.messages)
 
     @property
     def token_limit(self) -> int | None:
@@ -148,6 +171,7 @@ class CompletionRequest(msgspec.Struct, omit_defaults=True):
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     user: str | None = None
+    raw: dict[str, Any] | None = msgspec.field(default=None, name="_raw")
 
     @property
     def include_usage(self) -> bool:
@@ -184,32 +208,6 @@ class ModelList(msgspec.Struct):
     object: str = "list"
 
 
-class EmbeddingRequest(msgspec.Struct, omit_defaults=True):
-    input: str | list[str]
-    model: str = "all-minilm-l6-v2"
-    encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None
-    user: str | None = None
-
-
-class EmbeddingData(msgspec.Struct):
-    index: int
-    embedding: list[float] | str
-    object: str = "embedding"
-
-
-class EmbeddingUsage(msgspec.Struct):
-    prompt_tokens: int
-    total_tokens: int
-
-
-class EmbeddingResponse(msgspec.Struct):
-    data: list[EmbeddingData]
-    model: str
-    usage: EmbeddingUsage
-    object: str = "list"
-
-
 class ErrorDetail(msgspec.Struct):
     message: str
     type: str
@@ -219,3 +217,7 @@ class ErrorDetail(msgspec.Struct):
 
 class ErrorBody(msgspec.Struct):
     error: ErrorDetail
+
+
+# The encoded names of the request's own fields (client fields outside it are "extra").
+CHAT_FIELDS = frozenset(f.encode_name for f in msgspec.structs.fields(ChatCompletionRequest))

@@ -1,0 +1,69 @@
+"""Integration fixtures: the recording upstream, and the compatibility-matrix recorder.
+
+A test marked `@pytest.mark.compat(client, feature, tier)` is one cell of the matrix in
+docs/compatibility.md. Its outcome is kept in pytest's cache (`appliance/compat`); after a
+run, `python -m tests.compat_matrix` renders the table from it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.serving import free_port
+
+CACHE_KEY = "appliance/compat"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "compat(client, feature, tier): one cell of docs/compatibility.md"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield  # type: ignore[misc]
+    marker = item.get_closest_marker("compat")
+    if marker is not None and (report.when == "call" or report.skipped):
+        _record(item, marker, report)
+    return report  # type: ignore[return-value]
+
+
+def _record(item: pytest.Item, marker: pytest.Mark, report: pytest.TestReport) -> None:
+    cache = getattr(item.config, "cache", None)
+    if cache is None:  # run with -p no:cacheprovider
+        return
+    client, feature, tier = marker.args
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:  # a parametrized test names its cell with its parameters
+        feature = feature.format(**callspec.params)
+    results: dict[str, Any] = cache.get(CACHE_KEY, {})
+    results[f"{client}|{feature}|{tier}"] = {
+        "outcome": report.outcome,
+        "test": item.nodeid,
+        "when": time.strftime("%Y-%m-%d"),
+    }
+    cache.set(CACHE_KEY, results)
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[str]:
+    """tests/recorder.py on a free port; its base URL (…/v1)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "tests.recorder", str(port)])
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/recorded", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/v1"
+    process.kill()
+    process.wait()
