@@ -122,7 +122,5 @@ def render_fleet(boxes: list[FleetBox], month: str, names: dict[str, str], now: 
 
 
 def _row(name: str, money: Money) -> str:
-    return (
-        f"{name:<28} {money.requests:>9,} ${money.cost_usd:>11,.4f} "
-        f"${money.baseline_usd:>11,.4f} {money.savings_pct:>6.1f}% "
-    )
+    cost, baseline = f"${money.cost_usd:,.4f}", f"${money.baseline_usd:,.4f}"
+    return f"{name:<28} {money.requests:>9,} {cost:>12} {baseline:>12} {money.savings_pct:>6.1f}% "
