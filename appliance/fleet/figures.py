@@ -36,7 +36,8 @@ def ledger_key(prefix: str, month: str) -> str:
     return f"{prefix}:ledger:{month}"
 
 
-def _money(window: dict[str, Any]) -> Money:
+def money(window: dict[str, Any]) -> Money:
+    """A window of `ledger.aggregates` as the admin API's `Money`."""
     return Money(
         cost_usd=window["cost_usd"],
         baseline_usd=window["baseline_usd"],
@@ -53,7 +54,7 @@ def box_figures(box: str, ledger: Ledger | None, now: float) -> FleetBox:
         return figures
     summary = summarize(ledger, now)
     month = summary["month"]
-    figures.today, figures.month = _money(summary["today"]), _money(month)
+    figures.today, figures.month = money(summary["today"]), money(month)
     figures.cache_hits, figures.cache_lookups = month["cache_hits"], month["cache_lookups"]
     figures.by_client = {k: v["cost_usd"] for k, v in summary["by_client"].items()}
     return figures

@@ -4,9 +4,14 @@ the fleet's totals and per-box figures back."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
+
+from appliance.__main__ import build_parser
 from appliance.fleet.figures import read_boxes, render_fleet
 from appliance.ledger.rows import LedgerRow
+from tests.redis_server import RedisServer
 from tests.unit.fleet.conftest import Box, BoxFactory
 from tests.unit.fleet.test_replication import wait_for
 
@@ -65,3 +70,41 @@ def test_a_box_that_stopped_publishing_still_counts_but_reads_offline(
     stats = b.fleet.stats()
     assert [(x.box, x.online) for x in stats.boxes] == [("a", False), ("b", True)]
     assert stats.month.requests == 1
+
+
+def _report(*argv: str) -> int:
+    args = build_parser().parse_args(["report", *argv])
+    status: int = args.func(args)
+    return status
+
+
+def test_appliance_report_fleet_prints_every_box_and_the_total(
+    make_box: BoxFactory,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a, b = make_box("a"), make_box("b")
+    spend(a, "r1", "alice", 0.25, 1.0)
+    spend(b, "r2", "alice", 0.5, 1.0)
+    wait_for(lambda: [x.month.requests for x in a.fleet.stats().boxes] == [1, 1], 10.0)
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'state_dir = "state"\n[fleet]\nredis_url = "{redis_server.url}"\n')
+    assert _report("--fleet", "--config", str(config)) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines if line.startswith(("a ", "b ", "fleet"))] == [
+        "a",
+        "b",
+        "fleet",
+    ]
+    assert "$0.7500" in next(line for line in lines if line.startswith("fleet"))
+
+
+def test_appliance_report_fleet_needs_a_fleet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "appliance.toml"
+    config.write_text('state_dir = "state"\n')
+    assert _report("--fleet", "--config", str(config)) == 2
+    assert "no [fleet] redis_url" in capsys.readouterr().err
