@@ -215,6 +215,9 @@ class FleetStats(msgspec.Struct):
     snapshots: int = 0
     lag_p50_ms: float | None = None
     lag_p99_ms: float | None = None
+    # Budget holds since start: holds_fleet / refused_fleet (decided in Redis), holds_local /
+    # refused_local (decided by this box alone while Redis was unreachable).
+    holds: dict[str, int] = msgspec.field(default_factory=dict)
     today: Money = msgspec.field(default_factory=Money)  # the fleet's totals
     month: Money = msgspec.field(default_factory=Money)
     boxes: list[FleetBox] = msgspec.field(default_factory=list)

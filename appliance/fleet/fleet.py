@@ -137,6 +137,7 @@ class Fleet:
             snapshots=follower.snapshots if follower is not None else 0,
             lag_p50_ms=lag[0],
             lag_p99_ms=lag[1],
+            holds=dict(self.budgets.counts) if self.budgets is not None else {},
             today=today,
             month=month,
             boxes=self.boxes,
