@@ -231,9 +231,9 @@ class Follower:
         now = time.time()
         if entry.created < now - ttl_s:
             return
-        self._cache.apply_entry(entry)
-        self.applied += 1
-        self.lags_s.append(max(0.0, time.time() - entry.created))
+        if self._cache.apply_entry(entry):
+            self.applied += 1
+            self.lags_s.append(max(0.0, time.time() - entry.created))
 
     def lag_ms(self) -> tuple[float | None, float | None]:
         """(p50, p99) replication lag in ms over the last 2,048 entries from other boxes."""

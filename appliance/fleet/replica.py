@@ -94,9 +94,14 @@ class ReplicatedCache(SemanticCache):
 
     # ----- the other boxes' writes: local only ----------------------------------------------
 
-    def apply_entry(self, entry: SharedEntry) -> None:
+    def apply_entry(self, entry: SharedEntry) -> bool:
+        """False (and nothing stored) for a vector of another size: a box on another
+        encoder, whose vectors would not compare with ours."""
         vector = np.frombuffer(entry.vector, dtype=np.float32)
+        if vector.size != self.dim:
+            return False
         SemanticCache.store(self, entry.id, entry.cache_key(), vector, entry.response)
+        return True
 
     def apply_invalidate(
         self, entry_id: str | None, scope: str | None, older_than_s: float | None

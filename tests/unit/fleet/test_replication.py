@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from appliance.cache.scope import CacheKey, build_key
+from appliance.fleet.entries import SharedEntry
 from appliance.fleet.replica import ReplicatedCache
 from tests.redis_server import RedisServer
 from tests.unit.fleet.conftest import Box, BoxFactory, unit
@@ -126,3 +127,10 @@ def test_a_redis_that_lost_its_data_does_not_flush_the_boxes(
     wait_for(lambda: bool(b.fleet.follower and b.fleet.follower.synced))
     assert hit(b.cache, "question", 1) == entry_id
     assert int(b.fleet.link.slow.get(b.fleet.layout.epoch) or 0) == 1
+
+
+def test_an_entry_from_a_box_on_another_encoder_is_skipped(make_box: BoxFactory) -> None:
+    a = make_box("a")
+    other = SharedEntry.of("e1", key("question"), unit(1)[:100].tobytes(), b"x", "old-box")
+    assert not a.cache.apply_entry(other)
+    assert hit(a.cache, "question", 1) is None
