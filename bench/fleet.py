@@ -29,7 +29,7 @@ import httpx
 import msgspec
 import numpy as np
 from cache_http import PARAPHRASES, STORED
-from loadgen import ROOT, drive, percentile, table
+from loadgen import ROOT, Sample, drive, percentile, table
 
 from appliance.cache.scope import build_key
 from appliance.config import CacheConfig, FleetConfig
@@ -59,6 +59,7 @@ def appliance(directory: Path, upstream: str, redis_url: str | None, box: str) -
     }
     if redis_url:
         settings["fleet"] = {"redis_url": redis_url, "box_name": box, "publish_interval_s": 1.0}
+    directory.mkdir(parents=True, exist_ok=True)
     path = write_config(directory / "appliance.toml", settings)
     return Server(path, free_port(), state_dir=directory / "state")
 
@@ -100,17 +101,23 @@ async def hit_rows(alone: Server, a: Server, b: Server, key: str, hits: int) -> 
 
             return call
 
-        for name, texts, n in (("exact", STORED, hits), ("semantic", PARAPHRASES, hits // 2)):
-            rows.append(
-                (f"{name} hit, fleet off", (await drive(caller(solo, texts), n, 1)).summary())
-            )
-            rows.append(
-                (f"{name} hit, fleet on (B)", (await drive(caller(on_b, texts), n, 1)).summary())
-            )
         nostore = {"cache-control": "no-store"}
-        for name, http in (("fleet off", solo), ("fleet on", on_b)):
-            sample = await drive(caller(http, STORED, nostore), hits // 2, 1)
-            rows.append((f"budgeted miss, {name}", sample.summary()))
+        kinds = (
+            ("exact hit", STORED, None, hits),
+            ("semantic hit", PARAPHRASES, None, hits // 2),
+            ("budgeted miss", STORED, nostore, hits // 2),
+        )
+        for name, texts, headers, n in kinds:
+            # Off and on alternate in rounds of 50, so a neighbour's load hits both alike.
+            off, on = Sample(), Sample()
+            for _ in range(max(1, n // 50)):
+                for sample, http in ((off, solo), (on, on_b)):
+                    part = await drive(caller(http, texts, headers), 50, 1)
+                    sample.latencies_ms += part.latencies_ms
+                    sample.errors += part.errors
+                    sample.elapsed_s += part.elapsed_s
+            rows.append((f"{name}, fleet off", off.summary()))
+            rows.append((f"{name}, fleet on (B)", on.summary()))
     return rows
 
 
@@ -172,9 +179,12 @@ async def main(hits: int, entries: int) -> None:
     upstream = subprocess.Popen([*FAULTSERVER, str(port)], cwd=ROOT)
     servers = []
     try:
-        alone = appliance(work / "alone", f"http://127.0.0.1:{port}/v1", None, "alone")
-        a = appliance(work / "a", f"http://127.0.0.1:{port}/v1", redis.url, "a")
-        b = appliance(work / "b", f"http://127.0.0.1:{port}/v1", redis.url, "b")
+        url = f"http://127.0.0.1:{port}/v1"
+        alone = appliance(work / "alone", url, None, "alone")
+        a, b = (
+            appliance(work / "a", url, redis.url, "a"),
+            appliance(work / "b", url, redis.url, "b"),
+        )
         key = add_key(a)  # one key store for all three: the same client, the same budget
         for other in ("alone", "b"):
             (work / other / "state").mkdir(parents=True, exist_ok=True)
@@ -183,15 +193,17 @@ async def main(hits: int, entries: int) -> None:
             servers.append(server.start())
         rows = await hit_rows(alone, a, b, key, hits)
         rows.append(("replication lag, daemons (A->B)", await daemon_lag(a, b, key, entries)))
+        for server in servers:
+            server.stop()
+        rows.append(("replication lag, in-process", in_process_lag(redis.url, entries)))
+        print(table(rows))
     finally:
         for server in servers:
             server.stop()
         upstream.kill()
         upstream.wait()
-    rows.append(("replication lag, in-process", in_process_lag(redis.url, entries)))
-    redis.stop()
-    shutil.rmtree(work, ignore_errors=True)
-    print(table(rows))
+        redis.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

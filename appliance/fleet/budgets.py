@@ -135,7 +135,6 @@ class SpendOp:
     month: str
     client_id: str
     hold: tuple[str, str] | None = None  # (hold's month, hold id)
-    write_total: bool = True
 
     def apply(self, r: redis.Redis) -> None:
         self.budgets.write_spend(r, self)
@@ -272,7 +271,7 @@ class FleetBudgets(BudgetTracker):
         """Apply a `SpendOp` (on the writer thread)."""
         layout = self._layout
         hold_month, hold_id = op.hold if op.hold is not None else (op.month, "")
-        total = self.own_total(op.client_id, op.month) if op.write_total else None
+        total = self.own_total(op.client_id, op.month)
         keys = [
             layout.holds(hold_month, op.client_id),
             layout.expiry(hold_month, op.client_id),

@@ -101,6 +101,7 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*',
            'k', 'store', 'id', ARGV[2], 'box', ARGV[6], 'e', ARGV[1], 't', ARGV[4])
 return 1
 """
+_STORE_SHA = hashlib.sha1(_STORE.encode()).hexdigest()
 
 
 @dataclass
@@ -129,7 +130,10 @@ class StoreOp:
             self.entry.box,
             self.max_len,
         ]
-        r.eval(_STORE, len(keys), *keys, *args)
+        try:  # the script by its hash: not resent with every entry
+            r.evalsha(_STORE_SHA, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:  # a restarted Redis forgot it
+            r.eval(_STORE, len(keys), *keys, *args)
 
 
 def _current_epoch(r: redis.Redis, layout: CacheLayout) -> int:

@@ -21,6 +21,8 @@ import redis
 from appliance.fleet.link import RedisLink, RedisTrouble
 
 log = logging.getLogger("appliance.fleet")
+# Writes per step before the periodic jobs get their turn, so a busy box still publishes.
+_BATCH = 500
 
 Job = Callable[[redis.Redis], None]
 
@@ -118,7 +120,9 @@ class Writer:
             for job in self._on_reconnect:
                 job(r)
             self._resync = False
-        while (op := self._outbox.first()) is not None:
+        for _ in range(_BATCH):
+            if (op := self._outbox.first()) is None:
+                break
             try:
                 op.apply(r)
             except RedisTrouble:
