@@ -28,13 +28,6 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-@pytest.fixture(autouse=True)
-def _empty_redis(redis_server: RedisServer) -> None:
-    client = redis_server.client()
-    client.flushall()
-    client.close()
-
-
 def unit(seed: int) -> np.ndarray:
     vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
     return vector / np.linalg.norm(vector)
@@ -66,6 +59,10 @@ BoxFactory = Callable[..., Box]
 
 @pytest.fixture
 def make_box(redis_server: RedisServer, tmp_path: Path) -> Iterator[BoxFactory]:
+    """Boxes on an empty Redis, closed when the test ends."""
+    client = redis_server.client()
+    client.flushall()
+    client.close()
     boxes: list[Box] = []
 
     def make(name: str, **settings: Any) -> Box:
