@@ -27,6 +27,10 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> float:
     return time.monotonic() - began
 
 
+def synced(box: Box) -> bool:
+    return box.fleet.follower is not None and box.fleet.follower.synced
+
+
 def store(box: Box, text: str, seed: int, ns: str = "ns") -> str:
     entry_id = box.cache.new_entry_id()
     box.cache.store(entry_id, key(text, ns), unit(seed), f"answer to {text}".encode())
@@ -42,7 +46,7 @@ def test_an_entry_stored_on_one_box_is_a_hit_on_the_other_within_a_second(
     make_box: BoxFactory,
 ) -> None:
     a, b = make_box("a"), make_box("b")
-    wait_for(lambda: bool(a.fleet.follower and a.fleet.follower.synced and b.fleet.follower))
+    wait_for(lambda: synced(a) and synced(b))  # else b finds it in its start-up snapshot
     entry_id = store(a, "what is the capital of France?", 1)
     took = wait_for(lambda: hit(b.cache, "what is the capital of France?", 1) is not None)
     assert took < 1.0
@@ -100,12 +104,12 @@ def test_a_box_that_was_away_replays_the_tail_it_missed(make_box: BoxFactory) ->
 
 def test_a_box_away_longer_than_the_stream_takes_a_snapshot(make_box: BoxFactory) -> None:
     a, b = make_box("a", stream_max_len=100), make_box("b", stream_max_len=100)
-    wait_for(lambda: bool(b.fleet.follower and b.fleet.follower.synced))
+    wait_for(lambda: synced(b))
     b.close()
     ids = [store(a, f"question number {i}", i) for i in range(400)]
     a.fleet.writer.flush(10.0)
     b = make_box("b", stream_max_len=100)
-    wait_for(lambda: bool(b.fleet.follower and b.fleet.follower.synced), 30.0)
+    wait_for(lambda: synced(b), 30.0)
     assert b.fleet.follower is not None and b.fleet.follower.snapshots == 1
     assert hit(b.cache, "question number 0", 0) == ids[0]
     assert hit(b.cache, "question number 399", 399) == ids[399]
@@ -124,7 +128,7 @@ def test_a_redis_that_lost_its_data_does_not_flush_the_boxes(
     client.flushall()  # as a Redis restarted without persistence
     client.close()
     b = make_box("b")
-    wait_for(lambda: bool(b.fleet.follower and b.fleet.follower.synced))
+    wait_for(lambda: synced(b))
     assert hit(b.cache, "question", 1) == entry_id
     assert int(b.fleet.link.slow.get(b.fleet.layout.epoch) or 0) == 1
 
