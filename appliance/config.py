@@ -75,6 +75,10 @@ class TierConfig(_Section):
     def reads_images(self) -> bool:
         return self.vision if self.vision is not None else self.backend != "llamacpp"
 
+    # openai / vllm: several replicas of one model (one per GPU or box), instead of
+    # `base_url`; the tier picks among them by load and fails over (backends/replicas.py).
+    base_urls: list[str] = msgspec.field(default_factory=list)
+
 
 class ServerConfig(_Section):
     host: str = "127.0.0.1"
@@ -163,6 +167,28 @@ class SecurityConfig(_Section):
     log_prompts_in_events: bool = False
 
 
+class FleetConfig(_Section):
+    """Several boxes acting as one through Redis (docs/fleet.md). No `redis_url`: one box."""
+
+    redis_url: str = ""
+    # This box's name in the fleet (per-box figures, budget spend); default "<hostname>:<port>".
+    # Must stay the same across restarts.
+    box_name: str = ""
+    # Prefix of every Redis key, so several fleets can share one Redis database.
+    key_prefix: str = "appliance"
+    # Budget holds are the one Redis call on the request path: past this, the box decides
+    # from its local view and stops asking Redis until it answers again.
+    request_timeout_s: float = 0.05
+    timeout_s: float = 2.0
+    # The shared stream of cache changes; a box away for longer catches up from a snapshot.
+    stream_max_len: int = 100_000
+    # Writes queued while Redis is unreachable; the oldest are dropped past this.
+    queue_max: int = 10_000
+    # A hold not settled in this time (a crashed box) stops counting against the budget.
+    hold_ttl_s: float = 600.0
+    publish_interval_s: float = 2.0
+
+
 class Config(_Section):
     state_dir: str = "./state"
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -173,6 +199,7 @@ class Config(_Section):
     circuit: CircuitConfig = msgspec.field(default_factory=CircuitConfig)
     ledger: LedgerConfig = msgspec.field(default_factory=LedgerConfig)
     security: SecurityConfig = msgspec.field(default_factory=SecurityConfig)
+    fleet: FleetConfig = msgspec.field(default_factory=FleetConfig)
 
     @property
     def state_path(self) -> Path:
@@ -228,8 +255,8 @@ def validate(config: Config) -> None:
         if tier.backend == "llamacpp":
             if tier.model_path and not Path(tier.model_path).expanduser().is_file():
                 raise ConfigError(f"config: {key}.model_path: no such file {tier.model_path!r}")
-        elif not _URL.match(tier.base_url):
-            raise ConfigError(f"config: {key}.base_url: expected a URL, got {tier.base_url!r}")
+        else:
+            _validate_urls(tier, key)
         if tier.timeout_s <= 0:
             raise ConfigError(f"config: {key}.timeout_s: must be > 0")
     cache = config.cache
@@ -257,6 +284,29 @@ def validate(config: Config) -> None:
     for name in ("embeddings_max_inputs", "max_json_depth"):
         if getattr(config.limits, name) < 1:
             raise ConfigError(f"config: limits.{name}: must be >= 1")
+    _validate_fleet(config.fleet)
+
+
+def _validate_urls(tier: TierConfig, key: str) -> None:
+    if tier.base_url and tier.base_urls:
+        raise ConfigError(f"config: {key}.base_urls: set base_url or base_urls, not both")
+    if not tier.base_urls and not _URL.match(tier.base_url):
+        raise ConfigError(f"config: {key}.base_url: expected a URL, got {tier.base_url!r}")
+    for i, url in enumerate(tier.base_urls):
+        if not _URL.match(url):
+            raise ConfigError(f"config: {key}.base_urls[{i}]: expected a URL, got {url!r}")
+
+
+def _validate_fleet(fleet: FleetConfig) -> None:
+    if fleet.redis_url and not re.match(r"^(redis|rediss|unix)://", fleet.redis_url):
+        raise ConfigError(
+            f"config: fleet.redis_url: expected redis://host:port/db, got {fleet.redis_url!r}"
+        )
+    for name in ("request_timeout_s", "timeout_s", "hold_ttl_s", "publish_interval_s"):
+        if getattr(fleet, name) <= 0:
+            raise ConfigError(f"config: fleet.{name}: must be > 0")
+    if fleet.stream_max_len < 100 or fleet.queue_max < 1:
+        raise ConfigError("config: fleet: stream_max_len must be >= 100 and queue_max >= 1")
 
 
 def _validate_router(router: RouterConfig, n_tiers: int) -> None:

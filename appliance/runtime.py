@@ -33,6 +33,7 @@ from appliance.config import Config, ConfigError, load_config
 from appliance.embedding.batcher import EmbeddingBatcher
 from appliance.embedding.encoder import Encoder
 from appliance.errors import BackendUnavailable
+from appliance.fleet.fleet import Fleet
 from appliance.ledger.billing import Billing
 from appliance.ledger.budgets import BudgetTracker
 from appliance.ledger.db import LEDGER_FILE, Ledger, LedgerWriteError
@@ -67,6 +68,8 @@ class Runtime:
     ledger_error: str | None = None
     # The file the config came from (None: defaults or $APPLIANCE_CONFIG), for SIGHUP.
     config_path: str | None = None
+    # Shared cache, budgets and figures through Redis (`[fleet] redis_url`); None: one box.
+    fleet: Fleet | None = None
     sampler: SystemSampler = field(default_factory=SystemSampler)
     started_at: float = field(default_factory=time.time)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -93,7 +96,9 @@ class Runtime:
         bus, metrics = EventBus(), Metrics()
         bus.add_listener(metrics.observe)
         ledger, ledger_error = _open_ledger(config)
-        accounting = Accounting(billing, BudgetTracker(ledger), bus, ledger, config.security)
+        fleet = Fleet.for_config(config)
+        budgets = fleet.open_budgets(ledger) if fleet is not None else BudgetTracker(ledger)
+        accounting = Accounting(billing, budgets, bus, ledger, config.security)
         # Loaded here, not in the background, so bad cut points fail start-up loudly.
         classifier = RouterClassifier.load()
         profile = ScoreProfile.from_metadata(classifier.metadata)
@@ -113,6 +118,7 @@ class Runtime:
             token,
             ledger_error=ledger_error,
             config_path=config_path,
+            fleet=fleet,
         )
         runtime._saved_overrides = saved
         if config.server.host not in _LOOPBACK and not runtime.keys.has_keys():
@@ -149,14 +155,17 @@ class Runtime:
             self._embedder.start()
             # Opened even when disabled, so the operator can switch it on live.
             self._status("opening the cache")
+            open_cache = SemanticCache if self.fleet is None else self.fleet.open_cache
             cache = await asyncio.to_thread(
-                SemanticCache,
+                open_cache,
                 self.config.state_path / "cache",
                 self.config.cache,
                 encoder.dim,
                 encoder.sees_whole,
                 Verifier() if self.config.cache.verifier else None,
             )
+            if self.fleet is not None:
+                self.fleet.start()  # catch-up runs while the models load
             self._status("loading models")
             await self.tiers.start()
             self._pipeline = Pipeline(
@@ -235,6 +244,8 @@ class Runtime:
         await self.tiers.close()
         if self._embedder is not None:
             self._embedder.close()
+        if self.fleet is not None:
+            await asyncio.to_thread(self.fleet.close)
         if self._pipeline is not None:
             await asyncio.to_thread(self._pipeline.cache.close)
         if self.accounting.ledger is not None:

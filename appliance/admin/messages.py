@@ -113,6 +113,7 @@ class Stats(msgspec.Struct):
     # The price table in use: its date (YYYY-MM-DD) and whether it is past 60 days old.
     prices_date: str = ""
     prices_stale: bool = False
+    fleet: FleetStats | None = None
 
 
 class RequestEvent(msgspec.Struct, omit_defaults=True):
@@ -212,3 +213,45 @@ class FlaggedEntry(msgspec.Struct):
     dropped: bool
     time: float
     reason: str
+
+
+class FleetBox(msgspec.Struct, omit_defaults=True):
+    """One box's figures as it last published them to Redis (every `publish_interval_s`)."""
+
+    box: str
+    updated_at: float = 0.0
+    day: str = ""  # the box's local date of `today`
+    today: Money = msgspec.field(default_factory=Money)
+    month: Money = msgspec.field(default_factory=Money)
+    cache_hits: int = 0  # this month
+    cache_lookups: int = 0
+    cache_entries: int = 0
+    lag_p50_ms: float | None = None  # replication lag of the entries it applied
+    lag_p99_ms: float | None = None
+    queued_writes: int = 0
+    # Month-to-date cost per client id (ids are shared when the key store is).
+    by_client: dict[str, float] = msgspec.field(default_factory=dict)
+    # Set by the reader: published within the last few intervals.
+    online: bool = False
+
+
+class FleetStats(msgspec.Struct):
+    """The fleet as this box sees it (`[fleet] redis_url` set); absent on a single box."""
+
+    box: str
+    redis_url: str  # without its password
+    redis: str  # "up" or "down (why)"
+    budgets: str  # "fleet" (held in Redis) or "local" (this box's view while Redis is down)
+    queued_writes: int = 0
+    dropped_writes: int = 0
+    applied_entries: int = 0  # entries from other boxes applied to this box's replica
+    snapshots: int = 0
+    lag_p50_ms: float | None = None
+    lag_p99_ms: float | None = None
+    # Budget holds since start: holds_fleet / refused_fleet (decided in Redis), holds_local /
+    # refused_local (decided by this box alone while Redis was unreachable).
+    holds: dict[str, int] = msgspec.field(default_factory=dict)
+    today: Money = msgspec.field(default_factory=Money)  # the fleet's totals
+    month: Money = msgspec.field(default_factory=Money)
+    boxes: list[FleetBox] = msgspec.field(default_factory=list)
+    figures_at: float = 0.0  # when the boxes' figures were last read from Redis

@@ -1,5 +1,5 @@
 """Assembles `/admin/stats` from the runtime: the ledger's aggregates, cache, tiers, clients,
-routing, system.
+routing, system, and with a fleet its totals and per-box figures.
 
 Everything here is read-only and cheap enough for a TUI polling once a second: the ledger
 part is a few indexed SQL sums over hourly roll-ups (run in a worker thread), the rest is
@@ -17,26 +17,16 @@ from appliance.admin.messages import (
     CacheStats,
     ClientStats,
     LedgerHealth,
-    Money,
     RoutingStats,
     SpendStats,
     Stats,
     SystemStats,
     TierStats,
 )
+from appliance.fleet.figures import money as _money
 from appliance.ledger.aggregates import summarize
 from appliance.runtime import Runtime
 from appliance.version import version
-
-
-def _money(window: dict[str, Any]) -> Money:
-    return Money(
-        cost_usd=window["cost_usd"],
-        baseline_usd=window["baseline_usd"],
-        savings_usd=window["savings_usd"],
-        savings_pct=window["savings_pct"],
-        requests=window["requests"],
-    )
 
 
 async def build_stats(runtime: Runtime) -> Stats:
@@ -84,6 +74,8 @@ async def build_stats(runtime: Runtime) -> Stats:
         version=version(),
         prices_date=prices.date,
         prices_stale=prices.is_stale(dt.date.today()),
+        # In memory: the fleet's figures are read from Redis by its writer thread.
+        fleet=runtime.fleet.stats() if runtime.fleet is not None else None,
     )
 
 

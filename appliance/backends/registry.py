@@ -1,7 +1,8 @@
 """Builds the configured tiers' backends and says which are available and why not.
 
 A tier whose API key is missing, or whose model fails to load, is unavailable with a reason
-(one log line at start-up), never a crash: the appliance serves with the tiers it has.
+(one log line at start-up), never a crash: the appliance serves with the tiers it has. A tier
+with several `base_urls` gets one backend per URL inside a `ReplicaSet` (`replicas.py`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import msgspec
+
 from appliance.backends.base import Backend
 from appliance.backends.circuit import CircuitBreaker
 from appliance.backends.llamacpp import LlamaCppBackend
 from appliance.backends.openai_http import MissingKey, OpenAIBackend
-from appliance.config import Config, TierConfig
+from appliance.backends.replicas import ReplicaSet
+from appliance.config import CircuitConfig, Config, TierConfig
 from appliance.errors import BackendError
 
 log = logging.getLogger("appliance.backends")
@@ -81,7 +85,13 @@ class TierSet:
                 await tier.backend.close()
 
 
-def build_backend(tier: TierConfig) -> Backend:
+def build_backend(tier: TierConfig, circuit: CircuitConfig | None = None) -> Backend:
+    if tier.base_urls:
+        one_each = [msgspec.structs.replace(tier, base_url=u, base_urls=[]) for u in tier.base_urls]
+        replicas = [(t.base_url, build_backend(t)) for t in one_each]
+        if len(replicas) == 1:
+            return replicas[0][1]
+        return ReplicaSet(tier, replicas, circuit or CircuitConfig())
     if tier.backend == "llamacpp":
         return LlamaCppBackend(tier)
     if tier.backend == "vllm":
@@ -95,7 +105,7 @@ def build_tiers(config: Config) -> TierSet:
     tiers = TierSet()
     for index, tier_config in enumerate(config.tiers):
         try:
-            backend: Backend | None = build_backend(tier_config)
+            backend: Backend | None = build_backend(tier_config, config.circuit)
             reason = None
         except MissingKey as exc:
             backend, reason = None, str(exc)

@@ -18,6 +18,8 @@ from appliance.admin.messages import (
     CacheStats,
     ClientStats,
     ConfigPatch,
+    FleetBox,
+    FleetStats,
     GpuStats,
     InvalidateRequest,
     InvalidateResult,
@@ -367,3 +369,28 @@ def shown(widget: Widget) -> str:
     console = Console(width=widget.size.width, file=io.StringIO(), record=True)
     console.print(widget.render())
     return console.export_text()
+
+
+def recorded_fleet(redis: str = "up") -> FleetStats:
+    """Three boxes, one of them gone quiet, for the fleet lines of the panel."""
+    boxes = [
+        FleetBox("gw-1:8080", T0 + 3598, "2026-01-01", Money(0.61, 4.9, 4.29, 87.6, 600)),
+        FleetBox("gw-2:8080", T0 + 3599, "2026-01-01", Money(0.62, 4.98, 4.36, 87.6, 634)),
+        FleetBox("gw-3:8080", T0 - 7200, "2025-12-31", Money(0.0, 0.0, 0.0, 0.0, 0)),
+    ]
+    for box in boxes[:2]:
+        box.online = True
+    return FleetStats(
+        box="gw-1:8080",
+        redis_url="redis://redis.lan:6379/0",
+        redis=redis,
+        budgets="fleet" if redis == "up" else "local",
+        queued_writes=0 if redis == "up" else 12,
+        applied_entries=2210,
+        lag_p50_ms=1.4,
+        lag_p99_ms=6.0,
+        today=Money(1.23, 9.88, 8.65, 87.5, 1234),
+        month=Money(47.1, 376.2, 329.1, 87.5, 47012),
+        boxes=boxes,
+        figures_at=T0 + 3599,
+    )

@@ -9,12 +9,19 @@ import os
 import time
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 from textual.pilot import Pilot
 
 from appliance.admin.client import AdminError, AdminUnreachable
 from appliance.admin.messages import Stats
-from tests.tui.recorded import RecordedAdminClient, loaded, recorded_events, recorded_stats
+from tests.tui.recorded import (
+    RecordedAdminClient,
+    loaded,
+    recorded_events,
+    recorded_fleet,
+    recorded_stats,
+)
 from tui.app import make_app
 
 SIZE = (160, 48)
@@ -142,6 +149,21 @@ class TestFeed:
 class TestPrices:
     def test_stale_price_table_is_flagged(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
         stats = recorded_stats(prices_date="2025-09-01", prices_stale=True)
+        assert snap_compare(
+            make_app(RecordedAdminClient(stats)), terminal_size=SIZE, run_before=loaded
+        )
+
+
+class TestFleet:
+    def test_fleet_totals_and_link(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        stats = msgspec.structs.replace(recorded_stats(gpu=False), fleet=recorded_fleet())
+        assert snap_compare(
+            make_app(RecordedAdminClient(stats)), terminal_size=SIZE, run_before=loaded
+        )
+
+    def test_redis_down_reads_alone(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        fleet = recorded_fleet(redis="down (ConnectionError: Connection refused)")
+        stats = msgspec.structs.replace(recorded_stats(), fleet=fleet)
         assert snap_compare(
             make_app(RecordedAdminClient(stats)), terminal_size=SIZE, run_before=loaded
         )

@@ -9,13 +9,13 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from appliance.admin.messages import Stats
-from tui.daemon_info import prices_line
+from tui.daemon_info import fleet_totals_line, prices_line
 from tui.units import money, percent
 
 
 class SpendPanel(Widget):
     """Spend today, this month and projected against the all-frontier baseline, cache hit
-    rate, and the date of the price table it is priced with."""
+    rate, the date of the price table it is priced with, and in a fleet the fleet's spend."""
 
     stats: reactive[Stats | None] = reactive(None)
 
@@ -76,4 +76,6 @@ class SpendPanel(Widget):
         prices, stale = prices_line(self.stats)
         if prices:
             lines.append("\n" + prices, style="bold yellow" if stale else "dim")
+        if fleet := fleet_totals_line(self.stats):
+            lines.append("\n" + fleet, style="bold")
         return Group(table, Text(""), lines)

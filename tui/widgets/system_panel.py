@@ -10,6 +10,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from appliance.admin.messages import GpuStats, Stats
+from tui.daemon_info import fleet_link_line
 from tui.units import bar, gib, mib
 
 BAR = 14
@@ -27,7 +28,8 @@ def _uptime(seconds: float) -> str:
 
 
 class SystemPanel(Widget):
-    """The server's CPU, RAM and each GPU (use, memory, temperature, power)."""
+    """The server's CPU, RAM and each GPU (use, memory, temperature, power), its ledger, and
+    in a fleet its link to Redis."""
 
     stats: reactive[Stats | None] = reactive(None)
 
@@ -67,6 +69,10 @@ class SystemPanel(Widget):
             Text("ok", style="green") if ledger.ok else Text("failing", style="bold red"),
             ledger.error or "",
         )
+        link, healthy = fleet_link_line(self.stats)
+        if link:
+            state = Text("ok", style="green") if healthy else Text("alone", style="bold red")
+            table.add_row("fleet", state, link)
         return table
 
     @staticmethod
