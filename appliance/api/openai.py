@@ -155,7 +155,9 @@ class OpenAIController(Controller):
         ctx = context(request, runtime)
         req = decode_request(await request.body(), ResponsesRequest)
         ctx.request_id = f"resp_{ctx.request_id.removeprefix('chatcmpl-')}"
-        reply = await runtime.pipeline.responses(req, ctx)
+        reply, gone = await unless_disconnected(request, runtime.pipeline.responses(req, ctx))
+        if gone:
+            return Response(b"", status_code=CLIENT_CLOSED)
         after = BackgroundTask(reply.after) if reply.after is not None else None
         headers = {**reply.headers, "x-request-id": ctx.request_id}
         if reply.chunks is not None:

@@ -32,8 +32,11 @@ from appliance.schemas import (
     EmbeddingRequest,
     EmbeddingResponse,
     ErrorBody,
+    ModelCard,
     ModelList,
 )
+from appliance.schemas.responses import Response as ResponseObject
+from appliance.schemas.responses import ResponsesRequest
 from appliance.version import version
 
 _TYPES = [
@@ -44,6 +47,9 @@ _TYPES = [
     EmbeddingRequest,
     EmbeddingResponse,
     ModelList,
+    ModelCard,
+    ResponsesRequest,
+    ResponseObject,
     ErrorBody,
     Stats,
     LiveConfig,
@@ -86,6 +92,10 @@ def _operation(
     return op
 
 
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def _query(name: str, type_: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": {"type": type_}}
 
@@ -117,7 +127,25 @@ def build_document() -> dict[str, Any]:
                     "Embeddings", _json(_ref("EmbeddingResponse")), "EmbeddingRequest"
                 )
             },
+            "/v1/responses": {
+                "post": _operation(
+                    "Responses API",
+                    {
+                        **_json(_ref("Response")),
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                    "ResponsesRequest",
+                )
+            },
+            "/v1/responses/{response_id}": {
+                "get": _operation(
+                    "A stored response", _json(_ref("Response")), params=[_path("response_id")]
+                )
+            },
             "/v1/models": {"get": _operation("Models", _json(_ref("ModelList")))},
+            "/v1/models/{model_id}": {
+                "get": _operation("One model", _json(_ref("ModelCard")), params=[_path("model_id")])
+            },
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "OK"}}}
             },
