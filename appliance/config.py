@@ -102,6 +102,10 @@ class LimitsConfig(_Section):
     embeddings_max_inputs: int = 256
     # JSON nesting deeper than this is a 400 before it is parsed (deep `tools` schemas).
     max_json_depth: int = 64
+    # Requests waiting for a llama.cpp tier (one context, one at a time) beyond which a new
+    # one spills to the next tier up (`router.spill_queue_depth` starts that earlier), or,
+    # with nowhere to go, gets a 503 with Retry-After.
+    local_queue_max: int = 64
 
 
 class CacheConfig(_Section):
@@ -281,7 +285,7 @@ def validate(config: Config) -> None:
             raise ConfigError(f"config: server.{name}: must be > 0")
     if server.max_connections < 8:
         raise ConfigError("config: server.max_connections: must be >= 8")
-    for name in ("embeddings_max_inputs", "max_json_depth"):
+    for name in ("embeddings_max_inputs", "max_json_depth", "local_queue_max"):
         if getattr(config.limits, name) < 1:
             raise ConfigError(f"config: limits.{name}: must be >= 1")
     _validate_fleet(config.fleet)

@@ -185,6 +185,8 @@ class ModelGate:
     def __init__(self) -> None:
         self.waiting = asyncio.Lock()
         self.context = threading.Lock()
+        # Requests waiting their turn (the router reads it as the tier's queue depth).
+        self.queued = 0
 
 
 async def generate(
@@ -207,7 +209,12 @@ async def generate(
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-    async with gate.waiting:
+    gate.queued += 1
+    try:
+        await gate.waiting.acquire()
+    finally:
+        gate.queued -= 1
+    try:
         worker = asyncio.ensure_future(asyncio.to_thread(produce))
         try:
             while (item := await queue.get()) is not _DONE:
@@ -220,3 +227,5 @@ async def generate(
             # this wait early, but the thread lock still keeps the context single.
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(worker)
+    finally:
+        gate.waiting.release()

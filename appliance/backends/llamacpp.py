@@ -279,7 +279,11 @@ class LlamaCppBackend:
         yield Completion(text_id, created, self.model, [], usage=_usage(recorder))
 
     async def health(self) -> BackendHealth:
-        return self._state
+        """Up/loading/down, and how many requests wait for the one context."""
+        if self._state.state != "up":
+            return self._state
+        busy = int(self._gate.waiting.locked())
+        return BackendHealth(state="up", queue_depth=self._gate.queued, running=busy)
 
     async def close(self) -> None:
         import asyncio

@@ -17,7 +17,7 @@ import numpy as np
 from appliance.backends.registry import Tier, TierSet
 from appliance.cache.semantic import SemanticCache
 from appliance.config import Config, default_max_tokens
-from appliance.errors import BudgetExceeded, InvalidRequest
+from appliance.errors import BackendUnavailable, BudgetExceeded, InvalidRequest
 from appliance.pipeline.accounting import Accounting
 from appliance.pipeline.context import RequestContext
 from appliance.pipeline.output import cap_tokens, with_terse_hint
@@ -59,7 +59,8 @@ class Parts:
 
     async def plan(self, model: str, routed: int | None, ctx: RequestContext) -> Plan[Tier]:
         """The tiers to try, in order: start from the pinned or routed tier, keep a capped
-        client on free tiers, spill a busy local vLLM tier one up."""
+        client on free tiers, spill a busy local tier (vLLM's or llama.cpp's queue) one up;
+        a llama.cpp queue past `limits.local_queue_max` with nowhere to spill is a 503."""
         rewrite = self.config.router.pinned_models == "rewrite"
         start, reason = start_tier(self.tiers.tiers, model, routed, rewrite)
         free_only = False
@@ -70,12 +71,20 @@ class Parts:
                     f"${ctx.client.budget_usd_month:.2f}"
                 )
             free_only = True
-        spill = None
-        if start.config.backend == "vllm" and start.backend is not None:
+        spill, queued = None, None
+        if start.config.backend in ("vllm", "llamacpp") and start.backend is not None:
             router = self.config.router
             health = await start.backend.health()
             spill = should_spill(health, router.spill_queue_depth, router.spill_kv_cache_usage)
-        return build_plan(self.tiers.tiers, start, reason, free_only=free_only, spill_reason=spill)
+            queued = health.queue_depth
+        plan = build_plan(self.tiers.tiers, start, reason, free_only=free_only, spill_reason=spill)
+        local = plan.order[0] is start and start.config.backend == "llamacpp"
+        if local and queued is not None and queued >= self.config.limits.local_queue_max:
+            # One CPU model, nowhere to spill: a fast 503 beats a minutes-long queue.
+            raise BackendUnavailable(
+                f"The local model is busy ({queued} requests waiting); retry shortly"
+            )
+        return plan
 
     def for_tier(
         self, req: ChatCompletionRequest, tier: Tier, ctx: RequestContext

@@ -3,6 +3,7 @@ modes, oversized and deeply nested bodies, embeddings bombs."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import stat
 import time
@@ -95,3 +96,26 @@ def test_state_files_are_private_however_the_daemon_is_started(guarded: Server) 
         if stat.S_IMODE(path.stat().st_mode) & 0o077
     }
     assert loose == {}
+
+
+def test_the_local_models_queue_is_bounded(server_factory: ServerFactory) -> None:
+    server = server_factory({"limits": {"local_queue_max": 2}})
+    body = {
+        "model": "auto",
+        "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}],
+        "max_tokens": 200,
+        "temperature": 1.0,
+    }
+
+    async def ask_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
+            return await asyncio.gather(
+                *(http.post("/chat/completions", json=body) for _ in range(6))
+            )
+
+    responses = asyncio.run(ask_all())
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(200) >= 3 and set(codes) <= {200, 503}, codes
+    refused = [r for r in responses if r.status_code == 503]
+    assert refused and all(r.headers.get("retry-after") for r in refused)
+    assert all("busy" in r.json()["error"]["message"] for r in refused)

@@ -81,6 +81,8 @@ class FakeBackend:
     model: str
     scripts: deque[Script] = field(default_factory=deque)
     calls: list[ChatCompletionRequest | CompletionRequest] = field(default_factory=list)
+    # What health() reports as waiting requests (a busy local model).
+    queued: int | None = None
 
     def then(self, *scripts: Script) -> FakeBackend:
         self.scripts.extend(scripts)
@@ -148,7 +150,7 @@ class FakeBackend:
         yield Completion("fake-id", 1, self.model, [], usage=_usage(script.text))
 
     async def health(self) -> BackendHealth:
-        return BackendHealth()
+        return BackendHealth(queue_depth=self.queued)
 
     async def close(self) -> None:
         return None
@@ -209,13 +211,19 @@ def make_rig(
     prices: Sequence[float] | None = None,
     on_budget_exceeded: str = "reject",
     score: float = 0.1,
+    local_backend: str = "openai",
 ) -> Rig:
     """A pipeline over `n_tiers` fake backends, with the real cache, ledger and billing."""
     names = ["local", "cloud", "frontier"][:n_tiers]
     prices = prices if prices is not None else [0.0, 1.0, 10.0][:n_tiers]
     configs = [
-        TierConfig(name=n, backend="openai", model=f"{n}-model", price=Price(p, p))
-        for n, p in zip(names, prices, strict=True)
+        TierConfig(
+            name=n,
+            backend=local_backend if i == 0 else "openai",  # type: ignore[arg-type]
+            model=f"{n}-model",
+            price=Price(p, p),
+        )
+        for i, (n, p) in enumerate(zip(names, prices, strict=True))
     ]
     config = Config(
         state_dir=str(tmp_path / "state"),

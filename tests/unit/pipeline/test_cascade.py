@@ -192,3 +192,17 @@ async def test_a_pinned_model_keeps_its_tier(rig: Rig) -> None:
     assert reply.headers["x-appliance-tier"] == "frontier"
     assert reply.headers["x-appliance-route-reason"] == "pinned"
     assert "x-appliance-route-score" not in reply.headers
+
+
+async def test_a_busy_local_model_spills_up_or_refuses_when_alone(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, local_backend="llamacpp")
+    rig.backends[0].queued = 20  # past router.spill_queue_depth (16)
+    reply = await ask(rig, "chat")
+    assert reply.headers["x-appliance-tier"] == "cloud"
+    assert reply.headers["x-appliance-route-reason"] == "spill:queue"
+    alone = make_rig(tmp_path / "alone", n_tiers=1, local_backend="llamacpp")
+    alone.backends[0].queued = 64  # limits.local_queue_max
+    with pytest.raises(BackendUnavailable, match="busy"):
+        await ask(alone, "chat")
+    alone.backends[0].queued = 63
+    assert (await ask(alone, "chat")).headers["x-appliance-tier"] == "local"
