@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import random
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,7 +194,7 @@ async def generate(
     run: Callable[[], Iterator[Piece]],
     stop: threading.Event,
     on_error: Callable[[BaseException], Exception],
-) -> AsyncIterator[Piece]:
+) -> AsyncGenerator[Piece, None]:
     """Stream one generation's pieces; closing or cancelling the consumer stops it."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Any] = asyncio.Queue()

@@ -15,11 +15,12 @@ failure. Anything else llama.cpp raises is a `BackendError`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +183,7 @@ class LlamaCppBackend:
         except Exception as exc:  # a grammar llama.cpp cannot parse: the schema's fault
             raise InvalidRequest(f"the schema cannot be enforced: {exc}") from exc
 
-    def _run(self, job: Job, top: int | None) -> tuple[AsyncIterator[Piece], TokenRecorder]:
+    def _run(self, job: Job, top: int | None) -> tuple[AsyncGenerator[Piece, None], TokenRecorder]:
         recorder = TokenRecorder(self._llm, top)
         llm = self._llm
         pieces = generate(self._gate, lambda: decode(llm, job, recorder), recorder.stop, _error)
@@ -192,10 +193,11 @@ class LlamaCppBackend:
         """A generation run to its end (still stoppable: it streams underneath)."""
         whole = _Whole()
         pieces, recorder = self._run(job, top)
-        async for piece in pieces:
-            whole.text += piece.text
-            whole.finish = piece.finish_reason or whole.finish
-            whole.scored.extend(piece.logprobs)
+        async with contextlib.aclosing(pieces):  # a cancel stops the model now
+            async for piece in pieces:
+                whole.text += piece.text
+                whole.finish = piece.finish_reason or whole.finish
+                whole.scored.extend(piece.logprobs)
         whole.usage = _usage(recorder)
         return whole
 
@@ -237,12 +239,13 @@ class LlamaCppBackend:
         finish = "stop"
         yield chunk(Delta(role="assistant", content=None if calls.only_calls else ""))
         pieces, recorder = self._run(turn.job, turn.top_logprobs)
-        async for piece in pieces:
-            finish = piece.finish_reason or finish
-            logprobs = {"content": piece.logprobs, "refusal": None} if req.logprobs else None
-            for delta in calls.deltas(piece):
-                yield chunk(delta, lp=logprobs)
-                logprobs = None if logprobs is None else {"content": [], "refusal": None}
+        async with contextlib.aclosing(pieces):  # a cancel stops the model now
+            async for piece in pieces:
+                finish = piece.finish_reason or finish
+                logprobs = {"content": piece.logprobs, "refusal": None} if req.logprobs else None
+                for delta in calls.deltas(piece):
+                    yield chunk(delta, lp=logprobs)
+                    logprobs = None if logprobs is None else {"content": [], "refusal": None}
         yield chunk(Delta(), calls.finish(finish))
         yield ChatCompletionChunk(chat_id, created, self.model, [], usage=_usage(recorder))
 
@@ -273,9 +276,10 @@ class LlamaCppBackend:
         job = self._text_job(req)
         text_id, created = _text_id(), int(time.time())
         pieces, recorder = self._run(job, None)
-        async for piece in pieces:
-            choice = CompletionChoice(piece.text, 0, piece.finish_reason)
-            yield Completion(text_id, created, self.model, [choice])
+        async with contextlib.aclosing(pieces):  # a cancel stops the model now
+            async for piece in pieces:
+                choice = CompletionChoice(piece.text, 0, piece.finish_reason)
+                yield Completion(text_id, created, self.model, [choice])
         yield Completion(text_id, created, self.model, [], usage=_usage(recorder))
 
     async def health(self) -> BackendHealth:

@@ -119,3 +119,29 @@ def test_the_local_models_queue_is_bounded(server_factory: ServerFactory) -> Non
     refused = [r for r in responses if r.status_code == 503]
     assert refused and all(r.headers.get("retry-after") for r in refused)
     assert all("busy" in r.json()["error"]["message"] for r in refused)
+
+
+def test_a_client_that_hangs_up_on_a_whole_answer_frees_the_model(
+    server_factory: ServerFactory,
+) -> None:
+    """Not streamed: the client leaves after 2 s; the generation stops, the next request is
+    prompt, and the ledger says what happened."""
+    server = server_factory()
+    body = (
+        b'{"model": "auto", "max_tokens": 1000, "temperature": 1.0, "messages": '
+        b'[{"role": "user", "content": "Write a very long story about a dragon."}]}'
+    )
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        b"cache-control: no-store\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    time.sleep(2.0)
+    sock.close()
+    began = time.monotonic()
+    short = {"model": "auto", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
+    assert httpx.post(server.base_url + "/chat/completions", json=short, timeout=60).is_success
+    assert time.monotonic() - began < 10.0
+    with server.admin() as admin:
+        rows = admin.get("/admin/ledger").json()
+    assert "error:client_disconnected" in {r["status"] for r in rows}
