@@ -13,7 +13,7 @@ doubling beyond about one sentence (20 words), capped at 3 units (~140 words) so
 does not count as hard by itself. The parts are general structure and task demands, not
 phrases of particular prompts:
   length       log2(1 + words / 20), at most 3
-  sentences    extra sentences or clauses beyond the first (. ! ? ; and line breaks)
+  sentences    extra sentences or clauses beyond the first (. ! ? ;)
   questions    extra question marks beyond the first (several things asked at once)
   reasoning    demands for reasoning: prove, derive, show that, explain why/how, justify,
                step by step, analyse, compare, trade-off, design, optimise, counterexample, ...
@@ -27,8 +27,9 @@ phrases of particular prompts:
                short creative or social writing (a poem, story, email, slogan, greeting) and
                role-play; it weighs -1 (version 2.0.0 added it)
 The size parts (length, sentences) are indirect evidence and weigh half a unit; the demand
-parts weigh one. Multiple-choice scaffolding (lettered option lines, a bare "Answer:") is
-removed first: it is exam formatting, not a demand. `train.py` maps the count to a score by
+parts weigh one. The text is normalised as the gateway scores it (whitespace collapsed), and
+multiple-choice scaffolding (the options, a trailing "Answer:") is removed first: it is exam
+formatting, not a demand. `train.py` maps the count to a score by
 matching quantiles on the training prompts, inside the ONNX graph; this function is the only
 definition, shared by training and serving.
 """
@@ -40,7 +41,7 @@ import re
 
 import numpy as np
 
-from appliance.router.features import CODE, MATH
+from appliance.router.features import CODE, MATH, normalised, split_options
 
 COMPLEXITY_PARTS: tuple[str, ...] = (
     "length",
@@ -56,7 +57,7 @@ COMPLEXITY_PARTS: tuple[str, ...] = (
 )
 COMPLEXITY_WEIGHTS: tuple[float, ...] = (0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0)
 
-_SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)|\n+")
+_SENTENCE_END = re.compile(r"[.!?;]+(?=\s|$)")
 # The demand lists match the lower-cased text (cheaper than IGNORECASE over long alternations).
 _REASONING = re.compile(
     r"\b(?:prove|proves|proof|derive|derivation|show that|explain (?:why|how)|justify"
@@ -77,7 +78,9 @@ _CODE_REQUEST = re.compile(
     r"\b(?:write|implement|give|provide|generate|build|create|refactor|fix)\b[^.?!\n]{0,60}?"
     r"\b(?:code|function|program|script|class|module|query|sql|api|algorithm|tests?)\b",
 )
-_LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+\S", re.MULTILINE)
+# Numbered or bulleted items, inline (the serving path collapses line breaks); "-" is left out
+# because inline it is more often a dash than a bullet.
+_LIST_ITEM = re.compile(r"(?:^|(?<=\s))(?:\d{1,2}[.)]|[*•])\s+\S")
 _LIGHT_TASK = re.compile(
     r"\b(?:extract|translate|summari[sz]e|summary of|rephrase|paraphrase|reword|proofread"
     r"|fix the (?:typo|spelling|grammar)|correct the (?:typo|spelling|grammar)|classify"
@@ -86,7 +89,6 @@ _LIGHT_TASK = re.compile(
     r"|pretend (?:to be|you are)|act as|role-?play|imagine you are|hi|hello|hey|thanks"
     r"|thank you|good (?:morning|afternoon|evening))\b",
 )
-_SCAFFOLD = re.compile(r"^\s*\(?[A-H][.)]\s.*$|^\s*Answer:?\s*$", re.MULTILINE)
 
 
 def _units(count: int) -> float:
@@ -96,7 +98,7 @@ def _units(count: int) -> float:
 def complexity_parts(text: str) -> list[float]:
     """The parts of the complexity count of one prompt, in `COMPLEXITY_PARTS` order
     (unweighted)."""
-    text = _SCAFFOLD.sub("", text)
+    text, _ = split_options(normalised(text))
     lower = text.lower()
     words = len(text.split())
     sentences = len([s for s in _SENTENCE_END.split(text) if s.strip()])

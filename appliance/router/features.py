@@ -13,8 +13,10 @@ whether it is multiple choice and what the options look like (numbers, "all of t
 options that differ by a word), whether it asks for a calculation and how many numbers it
 chains, whether it turns on a negation ("which is NOT"), whether it quotes a passage, code, or
 a definition. A multiple-choice item is split into its stem and its options first, so option
-text does not count as question length. Each value is squashed to roughly [0, 1.5] so the
-numbers stay readable. Pure Python: about 0.1-0.3 ms for an exam-sized prompt.
+text does not count as question length. Everything is computed on the text as the gateway
+scores it (NFKC, whitespace collapsed), so line breaks never change a feature. Each value is
+squashed to roughly [0, 1.5] so the numbers stay readable. Pure Python: about 0.1-0.3 ms for
+an exam-sized prompt.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import re
 
 import numpy as np
 
+from appliance.cache.scope import normalise_text
+
 FEATURE_NAMES: tuple[str, ...] = (
     "log_chars",
     "log_words",
     "stem_log_words",
     "stem_log_sentences",
-    "stem_log_lines",
     "options",
     "option_log_words",
     "option_spread",
@@ -64,16 +67,19 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 # Shared with `complexity.py` (the out-of-domain prior counts the same code and math markers).
 MATH = re.compile(r"[=+*/^<>√∑∫π%±×÷]|\\frac|\\sqrt|\\int|\\sum|\b(?:sin|cos|log|ln|mod)\b")
+# Code markers that survive collapsed whitespace (no line-end rules): fences, braces, arrows
+# and keywords in their code shape ("class Foo:", not "a class of drugs").
 CODE = re.compile(
-    r"```|=>|#include|[{};][ \t]*$"
-    r"|\b(?:def \w+\(|class \w+|import \w+|return\b|function\b|SELECT\b|console\.|print\()",
-    re.MULTILINE,
+    r"```|=>|#include|[{}]|\b(?:def \w+\(|class \w+[:(]|import \w+|return\b|function\b"
+    r"|SELECT\b|console\.|print\()"
 )
 
-_OPTION = re.compile(r"^[ \t]*\(?[A-J][.)][ \t]*(.*)$", re.MULTILINE)
-_ANSWER = re.compile(r"^[ \t]*Answer:?[ \t]*$", re.MULTILINE)
+# An option marker ("A." or "(B)") at the start of the text or after a space: the serving path
+# collapses line breaks, so options are found inline, as a run of consecutive letters.
+_OPTION_MARK = re.compile(r"(?:^|(?<=\s))\(?([A-J])[.)](?=\s)")
+_ANSWER_TAIL = re.compile(r"\s*Answer:?\s*$")
 _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
-_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n+")
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)")
 _WORD = re.compile(r"[A-Za-z]+")
 _LOWER_WORD = re.compile(r"[a-z]+")
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]+")
@@ -117,7 +123,6 @@ _COMPLETION_ENDINGS = (":", "_", "that", "the", "to", "of", "is", "are", "was", 
 _LOG_CHARS = math.log1p(4000)
 _LOG_WORDS = math.log1p(700)
 _LOG_SENTENCES = math.log1p(40)
-_LOG_LINES = math.log1p(60)
 _LOG_NUMBERS = math.log1p(30)
 _LOG_OPTION_WORDS = math.log1p(40)
 
@@ -126,12 +131,38 @@ def _log_scaled(count: float, scale: float) -> float:
     return min(math.log1p(count) / scale, 1.5)
 
 
-def _options(text: str) -> tuple[str, list[str]]:
-    """(stem, option texts) of a multiple-choice item; (text, []) for anything else."""
-    options = _OPTION.findall(text)
-    if len(options) < 2:
+def normalised(text: str) -> str:
+    """The text as the gateway scores it (NFKC, whitespace collapsed: `cache.scope`), so the
+    features are the same whether a prompt arrives through the pipeline, `router score` or
+    training, with or without its line breaks."""
+    return normalise_text(text)
+
+
+def split_options(text: str) -> tuple[str, list[str]]:
+    """(stem, option texts) of a multiple-choice item, (text, []) for anything else.
+
+    The options are the longest chain of markers A, B, C, ... in order (the last such chain on
+    ties); a marker with another letter is skipped, so "E. coli" inside option B neither ends
+    the item nor starts an option. Works on normalised text (all options on one line) as well
+    as on one option per line.
+    """
+    body = _ANSWER_TAIL.sub("", text)
+    marks = list(_OPTION_MARK.finditer(body))
+    best: list[re.Match[str]] = []
+    for i, first in enumerate(marks):
+        if first.group(1) != "A":
+            continue
+        chain = [first]
+        for mark in marks[i + 1 :]:
+            if ord(mark.group(1)) == ord(chain[-1].group(1)) + 1:
+                chain.append(mark)
+        if len(chain) >= max(len(best), 2):
+            best = chain
+    if not best:
         return text.strip(), []
-    return _OPTION.sub("", _ANSWER.sub("", text)).strip(), options
+    ends = [m.start() for m in best[1:]] + [len(body)]
+    options = [body[m.end() : end].strip() for m, end in zip(best, ends, strict=True)]
+    return body[: best[0].start()].strip(), options
 
 
 def _option_features(options: list[str]) -> list[float]:
@@ -154,7 +185,8 @@ def _option_features(options: list[str]) -> list[float]:
 
 def prompt_features(text: str) -> list[float]:
     """The features of one prompt, in `FEATURE_NAMES` order."""
-    stem, options = _options(text)
+    text = normalised(text)
+    stem, options = split_options(text)
     stem_words = len(stem.split())
     sentences = [s for s in _SENTENCE_END.split(stem) if s.strip()]
     numbers = _NUMBER.findall(stem)
@@ -166,7 +198,6 @@ def prompt_features(text: str) -> list[float]:
         _log_scaled(len(text.split()), _LOG_WORDS),
         _log_scaled(stem_words, _LOG_WORDS),
         _log_scaled(len(sentences), _LOG_SENTENCES),
-        _log_scaled(stem.count("\n"), _LOG_LINES),
         *_option_features(options),
         min(len(_NEGATED.findall(stem)), 2) / 2.0,
         float(bool(_STATEMENT_PAIR.search(lower))),

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from appliance.cache.scope import normalise_text
 from appliance.embedding.encoder import Encoder
 from appliance.router.classifier import DEFAULT_MODEL_DIR, RouterClassifier
 from appliance.router.features import FEATURE_NAMES
@@ -71,13 +72,14 @@ WORD_PROBLEM = (
 )
 
 
-def test_in_domain_word_problem_scores_above_an_easy_civics_question(
+def test_in_domain_word_problem_scores_above_an_easy_recall_question(
     classifier: RouterClassifier, encoder: Encoder
 ) -> None:
-    """What the data teaches: GPT-4 beats Mixtral often on GSM8K, rarely on HS government."""
+    """What transfers across subjects: a multi-step word problem is where GPT-4 beats Mixtral
+    more often than on a one-line recall question (the head does not know the topic)."""
     texts = [EASY_MCQ, WORD_PROBLEM]
     easy, hard = classifier.score(encoder.encode(texts), texts)
-    assert easy < 0.5 < hard
+    assert hard > easy + 0.03
 
 
 def test_trivial_prompts_route_local_and_hard_ones_to_the_frontier(
@@ -137,6 +139,16 @@ def test_out_of_domain_blend_leaves_in_domain_prompts_alone(
     assert parts["score"] == pytest.approx(
         parts["head"] + parts["ood_weight"] * (parts["prior"] - parts["head"]), abs=1e-5
     )
+
+
+def test_line_breaks_do_not_change_the_score(
+    classifier: RouterClassifier, encoder: Encoder
+) -> None:
+    """The gateway scores the normalised last turn; `router score` scores the raw prompt."""
+    texts = [EASY_MCQ, WORD_PROBLEM, HARD_OOD[0]]
+    flat = [normalise_text(t) for t in texts]
+    raw = classifier.score(encoder.encode(texts), texts)
+    assert classifier.score(encoder.encode(flat), flat) == pytest.approx(raw, abs=1e-4)
 
 
 def test_batch_and_single_scores_agree(classifier: RouterClassifier, encoder: Encoder) -> None:

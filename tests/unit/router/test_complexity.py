@@ -62,3 +62,11 @@ def test_length_alone_is_capped() -> None:
 def test_multiple_choice_scaffolding_is_not_complexity() -> None:
     stem = "Why is the sky blue?"
     assert _count(MCQ) == _count(stem)
+    assert _count(MCQ.replace("\n", " ")) == _count(stem)
+
+
+def test_list_items_count_with_or_without_line_breaks() -> None:
+    listed = "Plan the trip:\n1. book flights\n2. book a hotel\n3. pack"
+    assert _part(listed, "list_items") == 2.0  # log2(1 + 3)
+    assert _part(listed.replace("\n", " "), "list_items") == 2.0
+    assert _part("It costs 3 - 4 dollars", "list_items") == 0.0

@@ -7,7 +7,13 @@ import time
 import numpy as np
 import pytest
 
-from appliance.router.features import FEATURE_NAMES, prompt_features, task_features
+from appliance.cache.scope import normalise_text
+from appliance.router.features import (
+    FEATURE_NAMES,
+    prompt_features,
+    split_options,
+    task_features,
+)
 
 GSM8K_STYLE = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
@@ -45,6 +51,33 @@ def test_options_are_split_from_the_stem() -> None:
     assert _f(GSM8K_STYLE)["options"] == 0.0
     # A single lettered line is not a multiple-choice item.
     assert _f("A. one thing only")["options"] == 0.0
+
+
+def test_features_do_not_depend_on_line_breaks() -> None:
+    """The gateway scores the normalised last turn (whitespace collapsed); `router score` and
+    training see the raw text. Both must give the same features."""
+    texts = [MCQ, NEGATED, GSM8K_STYLE, "```python\ndef f(x):\n    return {x: 1}\n```"]
+    raw = task_features(texts)
+    assert np.array_equal(raw, task_features([normalise_text(t) for t in texts]))
+    assert np.array_equal(raw, task_features([t.replace("\n", "\r\n  ") for t in texts]))
+
+
+def test_options_are_found_inline_and_past_stray_letters() -> None:
+    stem, options = split_options(normalise_text(MCQ))
+    assert stem == "Why is the sky blue?"
+    assert options == ["Oceans", "Scattering", "Absorption", "Dust"]
+    tricky = (
+        "Which organisms came first?\nA. viruses\nB. bacteria such as E. coli\n"
+        "C. Solution G. of salts\nD. plankton\nAnswer:"
+    )
+    assert split_options(tricky)[1] == [
+        "viruses",
+        "bacteria such as E. coli",
+        "Solution G. of salts",
+        "plankton",
+    ]
+    assert split_options("Pick A) red B) blue")[1] == ["red", "blue"]
+    assert split_options("Dr. A. Smith wrote it.") == ("Dr. A. Smith wrote it.", [])
 
 
 def test_question_type_and_option_structure() -> None:
