@@ -67,6 +67,7 @@ def print_report(
     print("\n## Source families held out, pooled\n" + pooled_table(family))
     print("\n## Subjects held out: APGR per group\n" + format_grouped_table(subject))
     print("\n## Subjects held out: CPT(50%) per group\n" + format_grouped_table(subject, "cpt50"))
+    print("\n## Subjects held out: CPT(80%) per group\n" + format_grouped_table(subject, "cpt80"))
     print("\n## Families held out: APGR per family\n" + format_grouped_table(family))
     print(f"\nouter-fold choices: {cv['fold_params']}")
     print(f"shipped params: {metadata['model']['params']}")
