@@ -1,11 +1,12 @@
 """`appliance router ...`: score prompts and evaluate the shipped router from the shell.
 
 It owns the `router` command group: `router score` (JSONL prompts on stdin -> JSONL scores and
-tiers on stdout) and `router eval FILE` (APGR/CPT on an outcomes file, beside a random router).
+tiers on stdout) and `router eval FILE` (APGR/CPT per group on an outcomes file, beside the
+random, prompt-length, kNN-50 and logistic-regression baselines, and the quality/cost curve).
 It must not hold routing logic of its own: scores come from `RouterClassifier`, tiers from
-`policy.CutPoints`, metrics from `metrics.evaluate_file`, so what the shell shows is what the
-gateway does. Heavy imports (onnxruntime, the encoder) happen inside the handlers, not at
-import time, so `--help` stays fast.
+`policy.CutPoints`, cut points for a quality target from `calibration`, the report from
+`evaluate`, so what the shell shows is what the gateway does. Heavy imports (onnxruntime, the
+encoder) happen inside the handlers, not at import time, so `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from appliance.router.calibration import QualityCurve, cut_points_for_quality
 from appliance.router.policy import CutPoints, ScoreProfile
 
 if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_TIERS = ("local", "cloud", "frontier")
+DEFAULT_QUALITY_TARGET = 0.95
 BATCH = 64
 
 # (texts) -> scores; the encoder + classifier in production, a stub in tests.
@@ -37,14 +40,27 @@ def add_commands(subparsers: Any) -> None:
     score = commands.add_parser("score", help='JSONL {"prompt": ...} on stdin -> scores')
     score.add_argument("--tiers", default=",".join(DEFAULT_TIERS), help="tier names, low to high")
     score.add_argument(
-        "--cut-points", default=None, help="n-1 ascending scores (default: router.json's)"
+        "--cut-points", default=None, help="n-1 ascending scores (wins over --quality-target)"
+    )
+    score.add_argument(
+        "--quality-target",
+        type=float,
+        default=None,
+        help="cut points that keep this share of all-frontier quality (default: router.json's "
+        "default_quality_target, 0.95)",
     )
     score.add_argument("--model-dir", type=Path, default=None, help="router model directory")
     score.set_defaults(func=_score_command)
 
-    evaluate = commands.add_parser("eval", help="APGR/CPT of the router on an outcomes JSONL")
-    evaluate.add_argument("file", type=Path)
+    evaluate = commands.add_parser(
+        "eval", help="APGR/CPT per group vs baselines, and the quality/cost curve"
+    )
+    evaluate.add_argument("file", type=Path, help='outcomes JSONL (optional "source" = group)')
     evaluate.add_argument("--model-dir", type=Path, default=None, help="router model directory")
+    evaluate.add_argument("--tiers", type=int, default=3, help="tiers for the curve's cut points")
+    evaluate.add_argument(
+        "--no-baselines", action="store_true", help="skip the kNN-50 and logistic baselines"
+    )
     evaluate.set_defaults(func=_eval_command)
 
 
@@ -60,16 +76,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def parse_cut_points(text: str | None, n_tiers: int, metadata: dict[str, Any]) -> CutPoints:
-    """Cut points from `--cut-points` or router.json's defaults, validated against the model."""
+def parse_cut_points(
+    text: str | None,
+    n_tiers: int,
+    metadata: dict[str, Any],
+    quality_target: float | None = None,
+) -> CutPoints:
+    """Cut points from `--cut-points` (wins), else from the quality target (given, else
+    router.json's default) on router.json's quality curve, validated against the model."""
     profile = ScoreProfile.from_metadata(metadata)
     if text is None:
-        default = metadata.get("default_cut_points")
-        if not isinstance(default, list) or len(default) != n_tiers - 1:
-            raise ValueError(
-                f"--cut-points: required for {n_tiers} tiers (no default in router.json)"
-            )
-        values = tuple(float(v) for v in default)
+        target = quality_target
+        if target is None:
+            target = float(metadata.get("default_quality_target", DEFAULT_QUALITY_TARGET))
+        try:
+            curve = QualityCurve.from_metadata(metadata)
+            values = tuple(cut_points_for_quality(curve, target, n_tiers))
+        except ValueError as exc:
+            raise ValueError(f"--quality-target: {exc}") from exc
     else:
         try:
             values = tuple(float(v) for v in text.split(","))
@@ -125,18 +149,30 @@ def score_stream(
     return errors
 
 
+class ShippedRouter:
+    """The shipped encoder + classifier, as the gateway runs them."""
+
+    def __init__(self, model_dir: Path | None) -> None:
+        from appliance.embedding.encoder import Encoder
+        from appliance.router.classifier import RouterClassifier
+
+        self.classifier = RouterClassifier.load(model_dir)
+        self.encoder = Encoder()
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
+        parts = [self.encoder.encode(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
+        return np.concatenate(parts) if parts else np.zeros((0, 384), np.float32)
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        return self.classifier.score(self.encoder.encode(texts), texts)
+
+
 def shipped_score_fn(model_dir: Path | None) -> tuple[ScoreFn, dict[str, Any]]:
     """Encoder + classifier as one texts -> scores function, and the model's metadata."""
-    from appliance.embedding.encoder import Encoder
-    from appliance.router.classifier import RouterClassifier
-
-    classifier = RouterClassifier.load(model_dir)
-    encoder = Encoder()
-
-    def score(texts: list[str]) -> np.ndarray:
-        return classifier.score(encoder.encode(texts), texts)
-
-    return score, classifier.metadata
+    router = ShippedRouter(model_dir)
+    return router.score, router.classifier.metadata
 
 
 def _score_command(args: argparse.Namespace) -> int:
@@ -144,28 +180,33 @@ def _score_command(args: argparse.Namespace) -> int:
     if len(tiers) < 2:
         raise ValueError("--tiers: need at least two tier names")
     score_fn, metadata = shipped_score_fn(args.model_dir)
-    cuts = parse_cut_points(args.cut_points, len(tiers), metadata)
+    cuts = parse_cut_points(args.cut_points, len(tiers), metadata, args.quality_target)
     score_stream(sys.stdin, sys.stdout, score_fn, cuts, tiers)
     return 0
 
 
-def format_metrics_table(ours: Any, random: Any) -> str:
-    """The `router eval` report: one row per router."""
-    lines = [
-        f"prompts: {ours.n}  weak quality: {ours.q_weak:.4f}  strong quality: {ours.q_strong:.4f}",
-        f"{'router':<10} {'APGR':>7} {'CPT(50%)':>9} {'CPT(80%)':>9}",
-    ]
-    for name, m in (("random", random), ("router", ours)):
-        lines.append(f"{name:<10} {m.apgr:>7.4f} {m.cpt50:>9.1%} {m.cpt80:>9.1%}")
-    return "\n".join(lines)
-
-
 def _eval_command(args: argparse.Namespace) -> int:
-    from appliance.router.metrics import evaluate_file
+    import hashlib
 
-    score_fn, _ = shipped_score_fn(args.model_dir)
-    ours, random = evaluate_file(args.file, score_fn)
-    print(format_metrics_table(ours, random))
+    from appliance.router.evaluate import curve_checks, evaluation_reports, format_evaluation
+    from appliance.router.metrics import read_outcomes
+
+    outcomes = read_outcomes(args.file)
+    router = ShippedRouter(args.model_dir)
+    vectors = router.vectors(outcomes.prompts)
+    scores = router.classifier.score(vectors, outcomes.prompts)
+    metadata = router.classifier.metadata
+    reports = evaluation_reports(outcomes, scores, None if args.no_baselines else vectors)
+    checks = curve_checks(
+        QualityCurve.from_metadata(metadata),
+        scores,
+        outcomes.weak_correct,
+        outcomes.strong_correct,
+        args.tiers,
+    )
+    digest = hashlib.sha256(Path(args.file).read_bytes()).hexdigest()
+    in_sample = digest == metadata.get("data", {}).get("sha256")
+    print(format_evaluation(reports, checks, in_sample))
     return 0
 
 

@@ -1,8 +1,8 @@
 """Router quality metrics: APGR and CPT, as defined by RouteLLM.
 
 It owns turning (score, weak_correct, strong_correct) triples into the numbers the model card
-and `appliance router eval` report. It must not train or load models; `evaluate_file` takes the
-scoring function from its caller so the same code measures the shipped model and the baselines.
+and `appliance router eval` report, and reading outcomes files. It must not train or load
+models; per-group reports and baselines are `grouped.py`.
 
 Definitions. Prompts are sorted by score, highest first; sending the top fraction `f` to the
 strong model gives quality(f) = mean(strong_correct if routed strong else weak_correct).
@@ -18,15 +18,11 @@ happens to make it, and a coarse model could earn credit from the data's layout.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-# Prompts scored per call of the scoring function in `evaluate_file`; big enough to keep the
-# encoder busy, small enough to bound memory on long files.
-_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -165,22 +161,3 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{lineno}: expected a JSON object")
             yield lineno, row
-
-
-def evaluate_file(
-    path: Path, score_fn: Callable[[list[str]], np.ndarray]
-) -> tuple[RoutingMetrics, RoutingMetrics]:
-    """(router, random baseline) metrics for `score_fn` over an outcomes JSONL file.
-
-    `score_fn` maps a batch of prompts to scores; it is called in batches of 64.
-    """
-    data = read_outcomes(path)
-    parts = [
-        np.asarray(score_fn(data.prompts[i : i + _BATCH]), dtype=np.float64).ravel()
-        for i in range(0, len(data.prompts), _BATCH)
-    ]
-    scores = np.concatenate(parts) if parts else np.zeros(0)
-    return (
-        routing_metrics(scores, data.weak_correct, data.strong_correct),
-        random_router_metrics(data.weak_correct, data.strong_correct),
-    )

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from appliance.cache.scope import normalise_text
 from appliance.embedding.encoder import Encoder
 from appliance.router.classifier import DEFAULT_MODEL_DIR, RouterClassifier
 from appliance.router.features import FEATURE_NAMES
@@ -49,7 +50,7 @@ def encoder() -> Encoder:
 
 
 def test_metadata_names_the_same_features_as_the_code(classifier: RouterClassifier) -> None:
-    assert tuple(classifier.metadata["lexical_features"]) == FEATURE_NAMES
+    assert tuple(classifier.metadata["task_features"]) == FEATURE_NAMES
     assert len(classifier.metadata["score_quantiles"]) == 101
 
 
@@ -71,13 +72,14 @@ WORD_PROBLEM = (
 )
 
 
-def test_in_domain_word_problem_scores_above_an_easy_civics_question(
+def test_in_domain_word_problem_scores_above_an_easy_recall_question(
     classifier: RouterClassifier, encoder: Encoder
 ) -> None:
-    """What the data teaches: GPT-4 beats Mixtral often on GSM8K, rarely on HS government."""
+    """What transfers across subjects: a multi-step word problem is where GPT-4 beats Mixtral
+    more often than on a one-line recall question (the head does not know the topic)."""
     texts = [EASY_MCQ, WORD_PROBLEM]
     easy, hard = classifier.score(encoder.encode(texts), texts)
-    assert easy < 0.5 < hard
+    assert hard > easy + 0.03
 
 
 def test_trivial_prompts_route_local_and_hard_ones_to_the_frontier(
@@ -98,8 +100,10 @@ def test_trivial_prompts_route_local_and_hard_ones_to_the_frontier(
 def test_recorded_out_of_domain_probes_reproduce_and_never_invert(
     classifier: RouterClassifier, encoder: Encoder
 ) -> None:
-    """All probes from train.py, as recorded in router.json: every trivial one is local, no
-    hard one is local (some hard ones land on tier 1; see MODEL_CARD.md)."""
+    """All probes from models/router/probes.py, as recorded in router.json: every trivial one
+    is local, no hard one is local, and open-ended requests that need reasoning (maths, logic,
+    code, science) score above the ones a weak model handles (writing, role-play, extraction,
+    humanities) on average."""
     probes = classifier.metadata["ood_probes"]
     policy = RoutingPolicy.by_shares(
         [0.70, 0.25, 0.05], ScoreProfile.from_metadata(classifier.metadata)
@@ -109,7 +113,19 @@ def test_recorded_out_of_domain_probes_reproduce_and_never_invert(
     assert scores == pytest.approx([p["score"] for p in probes], abs=2e-3)
     for probe, score in zip(probes, scores, strict=True):
         tier = policy.tier(float(score))
-        assert tier == 0 if probe["kind"] == "trivial" else tier >= 1, probe["prompt"]
+        if probe["kind"] == "trivial":
+            assert tier == 0, probe["prompt"]
+        elif probe["kind"] == "hard":
+            assert tier >= 1, probe["prompt"]
+    light = {"writing", "roleplay", "extraction", "humanities"}
+    easy = [s for p, s in zip(probes, scores, strict=True) if p["kind"] in light]
+    reasoning = [
+        s
+        for p, s in zip(probes, scores, strict=True)
+        if p["kind"] not in light | {"trivial", "hard"}
+    ]
+    assert len(easy) == len(reasoning) == 8
+    assert np.mean(reasoning) > np.mean(easy) + 0.1
 
 
 def test_out_of_domain_blend_leaves_in_domain_prompts_alone(
@@ -123,6 +139,16 @@ def test_out_of_domain_blend_leaves_in_domain_prompts_alone(
     assert parts["score"] == pytest.approx(
         parts["head"] + parts["ood_weight"] * (parts["prior"] - parts["head"]), abs=1e-5
     )
+
+
+def test_line_breaks_do_not_change_the_score(
+    classifier: RouterClassifier, encoder: Encoder
+) -> None:
+    """The gateway scores the normalised last turn; `router score` scores the raw prompt."""
+    texts = [EASY_MCQ, WORD_PROBLEM, HARD_OOD[0]]
+    flat = [normalise_text(t) for t in texts]
+    raw = classifier.score(encoder.encode(texts), texts)
+    assert classifier.score(encoder.encode(flat), flat) == pytest.approx(raw, abs=1e-4)
 
 
 def test_batch_and_single_scores_agree(classifier: RouterClassifier, encoder: Encoder) -> None:
@@ -143,7 +169,7 @@ def test_head_adds_under_a_millisecond_per_request(
     start = time.perf_counter()
     for _ in range(runs):
         classifier.score(vector, HARD[:1])
-    # Generous against a loaded CI box; measured ~0.1-0.3 ms on two cores.
+    # Generous against a loaded CI box; MODEL_CARD.md has the measured p50 (under 1 ms).
     assert (time.perf_counter() - start) / runs < 0.003
 
 
@@ -166,7 +192,7 @@ def test_model_trained_with_another_complexity_count_is_refused(tmp_path: Path) 
 def test_model_trained_with_other_features_is_refused(tmp_path: Path) -> None:
     shutil.copy(DEFAULT_MODEL_DIR / "router.onnx", tmp_path / "router.onnx")
     metadata = json.loads((DEFAULT_MODEL_DIR / "router.json").read_text())
-    metadata["lexical_features"] = ["log_chars"]
+    metadata["task_features"] = ["log_chars"]
     (tmp_path / "router.json").write_text(json.dumps(metadata))
     with pytest.raises(ValueError, match="retrain"):
         RouterClassifier.load(tmp_path)

@@ -12,20 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.router.cli import (
-    add_commands,
-    format_metrics_table,
-    parse_cut_points,
-    score_stream,
-)
-from appliance.router.metrics import evaluate_file
+from appliance.router.calibration import QualityCurve, cut_points_for_quality
+from appliance.router.cli import add_commands, parse_cut_points, score_stream
 from appliance.router.policy import CutPoints
 
 REPO = Path(__file__).resolve().parents[3]
 METADATA = {
     "score_quantiles": [0.0, 0.5, 1.0],
     "score_range": [0.01, 0.95],
-    "default_cut_points": [0.4, 0.8],
+    "quality_curve": {
+        "share": [0.0, 0.25, 0.5, 0.75, 1.0],
+        "threshold": [0.95, 0.7, 0.5, 0.3, 0.01],
+        "quality": [0.85, 0.92, 0.96, 0.99, 1.0],
+    },
+    "default_quality_target": 0.95,
 }
 
 
@@ -61,8 +61,16 @@ def test_bad_lines_get_an_error_in_place_and_the_rest_continue() -> None:
     assert all("error" in r for r in results[1:4])
 
 
-def test_cut_points_default_to_router_json_and_are_validated() -> None:
-    assert parse_cut_points(None, 3, METADATA).values == (0.4, 0.8)
+def test_cut_points_come_from_the_quality_target_unless_given() -> None:
+    curve = QualityCurve.from_metadata(METADATA)
+    default = parse_cut_points(None, 3, METADATA).values
+    assert default == tuple(cut_points_for_quality(curve, 0.95, 3))
+    stricter = parse_cut_points(None, 3, METADATA, quality_target=0.99).values
+    assert stricter[1] < default[1]  # more traffic to the top tier
+    assert parse_cut_points("0.4,0.8", 3, METADATA, quality_target=0.99).values == (0.4, 0.8)
+    assert len(parse_cut_points(None, 2, METADATA).values) == 1
+    with pytest.raises(ValueError, match="--quality-target"):
+        parse_cut_points(None, 3, METADATA, quality_target=1.5)
     with pytest.raises(ValueError, match=r"--cut-points\[1\]: 0\.99 is above"):
         parse_cut_points("0.4,0.99", 3, METADATA)
     with pytest.raises(ValueError, match="3 tiers need 2"):
@@ -76,18 +84,10 @@ def test_commands_register_on_a_parent_parser() -> None:
     add_commands(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["router", "score", "--tiers", "a,b", "--cut-points", "0.5"])
     assert args.tiers == "a,b" and args.cut_points == "0.5" and callable(args.func)
-    assert parser.parse_args(["router", "eval", "f.jsonl"]).file == Path("f.jsonl")
-
-
-def test_eval_table_shows_random_beside_the_router(tmp_path: Path) -> None:
-    path = tmp_path / "o.jsonl"
-    rows = [
-        {"prompt": "x" * (i % 100), "weak_correct": i % 100 < 50, "strong_correct": True}
-        for i in range(200)
-    ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    table = format_metrics_table(*evaluate_file(path, _length_score))
-    assert "random" in table and "router" in table and "APGR" in table
+    args = parser.parse_args(["router", "eval", "f.jsonl", "--tiers", "2", "--no-baselines"])
+    assert args.file == Path("f.jsonl") and args.tiers == 2 and args.no_baselines
+    args = parser.parse_args(["router", "score", "--quality-target", "0.9"])
+    assert args.quality_target == 0.9 and args.cut_points is None
 
 
 def test_score_command_runs_the_shipped_model_end_to_end() -> None:
@@ -126,3 +126,31 @@ def test_score_command_rejects_unreachable_cut_point() -> None:
     )
     assert proc.returncode == 2
     assert "--cut-points[1]: 1.0 is above the highest score" in proc.stderr
+
+
+def test_eval_command_prints_groups_baselines_and_the_curve(tmp_path: Path) -> None:
+    path = tmp_path / "o.jsonl"
+    rows = [
+        {
+            "source": f"set{i % 3}",
+            "prompt": f"Question {i}: what is {i} plus {i * 7}?" + " Explain." * (i % 5),
+            "weak_correct": i % 4 != 0,
+            "strong_correct": i % 7 != 0,
+        }
+        for i in range(90)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = subprocess.run(
+        [sys.executable, "-m", "appliance.router.cli", "router", "eval", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=180,
+        check=True,
+    )
+    out = proc.stdout
+    for name in ("random", "prompt length", "kNN-50", "logistic", "router (shipped)"):
+        assert name in out, name
+    assert "| set0 | 30 |" in out and "**pooled**" in out
+    assert "Quality/cost curve" in out and "0.950" in out
+    assert "in-sample" not in out

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from appliance.router.metrics import (
-    evaluate_file,
     pgr_curve,
     random_router_metrics,
+    read_outcomes,
     routing_metrics,
 )
 
@@ -65,31 +65,23 @@ def test_mismatched_lengths_are_rejected() -> None:
         routing_metrics(np.zeros(3), np.zeros(2, bool), np.ones(3, bool))
 
 
-def test_evaluate_file_scores_in_batches_and_keeps_order(tmp_path: Path) -> None:
-    path = tmp_path / "outcomes.jsonl"
-    rows = [
-        {
-            "prompt": f"hard {i}" if i % 3 == 0 else f"easy {i}",
-            "weak_correct": i % 3 != 0,
-            "strong_correct": True,
-        }
-        for i in range(150)
-    ]
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    calls: list[int] = []
-
-    def score(texts: list[str]) -> np.ndarray:
-        calls.append(len(texts))
-        return np.array([1.0 if t.startswith("hard") else 0.0 for t in texts])
-
-    ours, random = evaluate_file(path, score)
-    assert calls == [64, 64, 22]
-    assert ours.apgr > 0.8 > random.apgr
-    assert ours.n == 150
-
-
-def test_evaluate_file_names_the_bad_line(tmp_path: Path) -> None:
+def test_outcomes_file_errors_name_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"prompt": "a", "weak_correct": true, "strong_correct": true}\n{oops\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:2"):
-        evaluate_file(path, lambda texts: np.zeros(len(texts)))
+        read_outcomes(path)
+    path.write_text('{"prompt": "a", "weak_correct": true}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:1: missing key 'strong_correct'"):
+        read_outcomes(path)
+
+
+def test_outcomes_keep_their_source_as_the_group(tmp_path: Path) -> None:
+    path = tmp_path / "o.jsonl"
+    rows = [
+        {"prompt": "a", "weak_correct": True, "strong_correct": True, "source": "mmlu/x"},
+        {"prompt": "b", "weak_correct": False, "strong_correct": True},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    data = read_outcomes(path)
+    assert data.sources == ["mmlu/x", ""]
+    assert data.weak_correct.tolist() == [True, False]
