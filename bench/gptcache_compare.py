@@ -31,10 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.cache.scope import build_key, normalise_text  # noqa: E402
+from appliance.cache.scope import build_key  # noqa: E402
 from appliance.cache.semantic import SemanticCache  # noqa: E402
 from appliance.cache.verifier import Verifier  # noqa: E402
 from appliance.config import CacheConfig  # noqa: E402
+from appliance.text import normalise_text  # noqa: E402
 from models.cache import evaluate  # noqa: E402
 from models.cache import pairs as data  # noqa: E402
 from models.cache.embeddings import embed_cached  # noqa: E402

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import unicodedata
 from dataclasses import dataclass
+
+from appliance.text import normalise_text
 
 # Request fields that never change the answer; everything else given in `params` is scoped,
 # so a parameter we do not know yet is conservatively treated as answer-changing.
 IGNORED_PARAMS = frozenset({"stream", "stream_options", "user", "metadata", "store", "timeout"})
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,6 @@ class CacheKey:
 
 def exact_hash(scope: str, text: str) -> str:
     return hashlib.sha256(f"{scope}\x00{text}".encode()).hexdigest()
-
-
-def normalise_text(text: str) -> str:
-    """NFKC and collapsed whitespace; case and punctuation are kept because they can matter
-    ("US" vs "us", "C" vs "C#") and the exact tier must never merge different requests."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
 def content_text(content: object) -> str:

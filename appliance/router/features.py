@@ -26,7 +26,7 @@ import re
 
 import numpy as np
 
-from appliance.cache.scope import normalise_text
+from appliance.text import normalise_text
 
 FEATURE_NAMES: tuple[str, ...] = (
     "log_chars",
@@ -132,7 +132,7 @@ def _log_scaled(count: float, scale: float) -> float:
 
 
 def normalised(text: str) -> str:
-    """The text as the gateway scores it (NFKC, whitespace collapsed: `cache.scope`), so the
+    """The text as the gateway scores it (NFKC, whitespace collapsed: `appliance.text`), so the
     features are the same whether a prompt arrives through the pipeline, `router score` or
     training, with or without its line breaks."""
     return normalise_text(text)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from appliance.cache import guards
-from appliance.cache.scope import normalise_text
 from appliance.cache.verifier import Verifier
 from appliance.config import CacheConfig
+from appliance.text import normalise_text
 from models.cache.embeddings import embed_cached
 from models.cache.verifier_data import Example
 

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.cache.scope import build_key, normalise_text
+from appliance.cache.scope import build_key
 from appliance.cache.semantic import SemanticCache
 from appliance.cache.verifier import CANDIDATE_THRESHOLD, VERIFIER_THRESHOLD, Verifier
 from appliance.config import CacheConfig
+from appliance.text import normalise_text
 from models.cache import pairs, rules
 from models.cache.embeddings import embed_cached
 

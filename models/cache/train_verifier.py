@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from appliance.cache.alignment import FEATURES, features  # noqa: E402
-from appliance.cache.scope import normalise_text  # noqa: E402
+from appliance.text import normalise_text  # noqa: E402
 from models.cache import rules, verifier_data  # noqa: E402
 from models.cache.embeddings import embed_cached  # noqa: E402
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.cache.scope import normalise_text
 from appliance.embedding.encoder import Encoder
 from appliance.router.classifier import DEFAULT_MODEL_DIR, RouterClassifier
 from appliance.router.features import FEATURE_NAMES
 from appliance.router.policy import RoutingPolicy, ScoreProfile
+from appliance.text import normalise_text
 
 TRIVIAL = ["hi", "extract the date from: Meeting on 3 May"]
 HARD = [

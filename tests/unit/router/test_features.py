@@ -7,13 +7,13 @@ import time
 import numpy as np
 import pytest
 
-from appliance.cache.scope import normalise_text
 from appliance.router.features import (
     FEATURE_NAMES,
     prompt_features,
     split_options,
     task_features,
 )
+from appliance.text import normalise_text
 
 GSM8K_STYLE = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
