@@ -135,9 +135,13 @@ class CacheConfig(_Section):
 
 
 class RouterConfig(_Section):
-    # Raw score cut points (ascending, one fewer than tiers), or target shares per tier.
+    # How `auto` is split across tiers, the first that is set wins: raw score cut points
+    # (ascending, one fewer than tiers); target traffic shares per tier; or the share of
+    # all-frontier quality to keep, turned into cut points by the calibration curve shipped
+    # with the router model (models/router/MODEL_CARD.md).
     cut_points: list[float] | None = None
     target_shares: list[float] | None = None
+    quality_target: float = 0.95
     window: int = 2000
     # An explicit model name pins its tier ("allow") or is routed like `auto` ("rewrite").
     pinned_models: Literal["allow", "rewrite"] = "allow"
@@ -336,6 +340,8 @@ def _validate_router(router: RouterConfig, n_tiers: int) -> None:
             raise ConfigError("config: router.target_shares: must be >= 0 and sum to 1")
         if router.cut_points is not None:
             raise ConfigError("config: router: set cut_points or target_shares, not both")
+    if not 0.5 <= router.quality_target <= 1.0:
+        raise ConfigError("config: router.quality_target: expected a share in [0.5, 1]")
 
 
 def _format_decode_error(exc: msgspec.ValidationError) -> str:

@@ -31,6 +31,10 @@ def apply_patch(config: Config, patch: ConfigPatch) -> Config:
         cache = msgspec.structs.replace(cache, verifier_threshold=patch.cache_verifier_threshold)
     if patch.cache_candidate_threshold is not msgspec.UNSET:
         cache = msgspec.structs.replace(cache, candidate_threshold=patch.cache_candidate_threshold)
+    if patch.quality_target is not msgspec.UNSET:
+        router = msgspec.structs.replace(
+            router, quality_target=patch.quality_target, cut_points=None, target_shares=None
+        )
     if patch.cut_points is not msgspec.UNSET:
         router = msgspec.structs.replace(router, cut_points=patch.cut_points, target_shares=None)
     if patch.target_shares is not msgspec.UNSET:
@@ -62,10 +66,10 @@ def merge(saved: dict[str, Any], patch: ConfigPatch) -> dict[str, Any]:
             merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value
-        if key == "cut_points":
-            merged.pop("target_shares", None)
-        if key == "target_shares":
-            merged.pop("cut_points", None)
+        # The three ways to route replace each other.
+        for other in {"cut_points", "target_shares", "quality_target"} - {key}:
+            if key in ("cut_points", "target_shares", "quality_target"):
+                merged.pop(other, None)
     return merged
 
 

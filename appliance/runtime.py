@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from appliance import notify, overrides
 from appliance.admin.messages import ConfigPatch
@@ -41,6 +42,7 @@ from appliance.ledger.prices import PriceTable
 from appliance.pipeline import Pipeline
 from appliance.pipeline.accounting import Accounting
 from appliance.reload import install_reload_handler
+from appliance.router.calibration import QualityCurve
 from appliance.router.classifier import RouterClassifier
 from appliance.router.policy import RoutingPolicy, ScoreProfile, build_policy, target_shares
 from appliance.security.admin_token import load_or_create_admin_token
@@ -101,8 +103,7 @@ class Runtime:
         accounting = Accounting(billing, budgets, bus, ledger, config.security)
         # Loaded here, not in the background, so bad cut points fail start-up loudly.
         classifier = RouterClassifier.load()
-        profile = ScoreProfile.from_metadata(classifier.metadata)
-        policy = _policy(config, profile)
+        policy = _policy(config, classifier.metadata)
         token = load_or_create_admin_token(
             state, config.security.admin_token, config.security.admin_token_file
         )
@@ -208,13 +209,14 @@ class Runtime:
         fresh = overrides.apply_saved(load_config(self.config_path), self._saved_overrides)
         if [t.name for t in fresh.tiers] != [t.name for t in self.config.tiers]:
             raise ConfigError("config: tiers: adding, removing or renaming tiers needs a restart")
-        self._install(fresh, _policy(fresh, self._profile))
+        self._install(fresh, _policy(fresh, self.classifier.metadata))
         log.info("configuration reloaded")
 
     def apply(self, patch: ConfigPatch) -> Config:
         """Validate, apply without restart, persist. Raises ConfigError (the caller's 400)."""
         config = overrides.apply_patch(self.config, patch)
-        policy = _policy(config, self._profile)  # checks cut points against the model's range
+        # Checks cut points against the model's range.
+        policy = _policy(config, self.classifier.metadata)
         merged = overrides.merge(self._saved_overrides, patch)
         overrides.save(self.config.state_path, merged)
         self._saved_overrides = merged
@@ -222,8 +224,10 @@ class Runtime:
         return config
 
     @property
-    def _profile(self) -> ScoreProfile:
-        return ScoreProfile.from_metadata(self.classifier.metadata)
+    def curve(self) -> QualityCurve | None:
+        """The shipped router's quality/cost curve (admin previews, the TUI); None for a
+        model trained without one."""
+        return QualityCurve.optional(self.classifier.metadata)
 
     def _install(self, config: Config, policy: RoutingPolicy) -> None:
         self.config, self.policy = config, policy
@@ -274,8 +278,10 @@ def _open_ledger(config: Config) -> tuple[Ledger | None, str | None]:
         return None, str(exc)
 
 
-def _policy(config: Config, profile: ScoreProfile) -> RoutingPolicy:
+def _policy(config: Config, metadata: dict[str, Any]) -> RoutingPolicy:
     try:
-        return build_policy(config.router, len(config.tiers), profile)
+        profile = ScoreProfile.from_metadata(metadata)
+        curve = QualityCurve.optional(metadata)
+        return build_policy(config.router, len(config.tiers), profile, curve)
     except ValueError as exc:
         raise ConfigError(f"config: {exc}") from None

@@ -16,10 +16,12 @@ import msgspec
 
 from appliance.admin.messages import (
     ConfigPatch,
+    FlaggedEntry,
     InvalidateRequest,
     InvalidateResult,
     LiveConfig,
     RequestEvent,
+    RoutingPreview,
     Stats,
 )
 
@@ -90,6 +92,14 @@ class AdminClient:
 
     async def invalidate(self, request: InvalidateRequest) -> InvalidateResult:
         return await self._request("POST", "/admin/cache/invalidate", InvalidateResult, request)
+
+    async def routing_preview(self, quality_target: float) -> RoutingPreview | None:
+        """None when there is nothing to route (a single tier)."""
+        path = f"/admin/routing/preview?quality_target={quality_target}"
+        return await self._request("GET", path, RoutingPreview | None)  # type: ignore[arg-type]
+
+    async def cache_flagged(self, limit: int = 50) -> list[FlaggedEntry]:
+        return await self._request("GET", f"/admin/cache/flagged?limit={limit}", list[FlaggedEntry])
 
     async def recent(self, limit: int = 500) -> list[RequestEvent]:
         return await self._request("GET", f"/admin/recent?limit={limit}", list[RequestEvent])

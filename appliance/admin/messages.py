@@ -148,6 +148,27 @@ class TierSetting(msgspec.Struct):
     price_output: float
 
 
+class RoutingPreview(msgspec.Struct):
+    """What a routing setting should do (`GET /admin/routing/preview`): the share of traffic
+    on each tier, quality relative to all-frontier (low: only the top tier counted as
+    frontier-grade; high: every tier above the lowest), and cost relative to all-frontier."""
+
+    cut_points: list[float]
+    tier_shares: list[float]
+    quality_low: float
+    quality_high: float
+    cost_share: float
+    quality_target: float | None = None
+
+
+class CurvePoint(msgspec.Struct, array_like=True):
+    """[share of traffic sent to the top tier, the score cut point for it, quality kept]."""
+
+    share: float
+    threshold: float
+    quality: float
+
+
 class LiveConfig(msgspec.Struct):
     """The live-tunable values: what `PATCH /admin/config` may change."""
 
@@ -160,6 +181,10 @@ class LiveConfig(msgspec.Struct):
     # The verifier's knobs (None: no verifier, `cache_threshold` decides alone).
     cache_verifier_threshold: float | None = None
     cache_candidate_threshold: float | None = None
+    # The quality target in force (None: explicit cut points or shares rule) and what the
+    # cut points in force should give on traffic like the router's calibration data.
+    quality_target: float | None = None
+    expected: RoutingPreview | None = None
 
 
 class ConfigPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -167,7 +192,8 @@ class ConfigPatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     cache_threshold: float | UnsetType = UNSET
     cache_verifier_threshold: float | UnsetType = UNSET
     cache_candidate_threshold: float | UnsetType = UNSET
-    # Set one of the two; setting one clears the other.
+    # Set one of the three; setting one clears the others.
+    quality_target: float | UnsetType = UNSET
     cut_points: list[float] | UnsetType = UNSET
     target_shares: list[float] | UnsetType = UNSET
     tiers_enabled: dict[str, bool] | UnsetType = UNSET

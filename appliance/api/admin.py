@@ -19,6 +19,7 @@ from litestar.response import Stream
 
 from appliance.admin.messages import (
     ConfigPatch,
+    CurvePoint,
     FeedbackRequest,
     FeedbackResult,
     FlaggedEntry,
@@ -26,9 +27,11 @@ from appliance.admin.messages import (
     InvalidateResult,
     LiveConfig,
     RequestEvent,
+    RoutingPreview,
     Stats,
     TierSetting,
 )
+from appliance.api import routing
 from appliance.api.openai import decode_body
 from appliance.api.stats import build_stats
 from appliance.cache.semantic import SemanticCache
@@ -69,6 +72,8 @@ def live_config(runtime: Runtime) -> LiveConfig:
         budgets={c.name: c.budget_usd_month for c in runtime.keys.list()},
         cache_verifier_threshold=config.cache.verifier_threshold if verified else None,
         cache_candidate_threshold=config.cache.candidate_threshold if verified else None,
+        quality_target=routing.target_in_force(runtime),
+        expected=routing.preview(runtime, None, None) if runtime.curve is not None else None,
     )
 
 
@@ -104,6 +109,27 @@ class AdminController(Controller):
             for name, budget in change.budgets.items():
                 runtime.keys.set_budget(name, budget)
         return live_config(runtime)
+
+    @get("/routing/curve")
+    async def routing_curve(self, runtime: Runtime) -> list[CurvePoint]:
+        """The shipped router's quality/cost curve (share sent up, cut point, quality)."""
+        return routing.curve_points(runtime)
+
+    @get("/routing/preview")
+    async def routing_preview(
+        self,
+        runtime: Runtime,
+        quality_target: float | None = None,
+        cut_points: str | None = None,
+    ) -> RoutingPreview | None:
+        """What a quality target (or comma-separated cut points) should give, unapplied."""
+        cuts = None
+        if cut_points is not None:
+            try:
+                cuts = [float(v) for v in cut_points.split(",")]
+            except ValueError:
+                raise InvalidRequest("cut_points: comma-separated numbers") from None
+        return routing.preview(runtime, quality_target, cuts)
 
     @get("/recent")
     async def recent(self, runtime: Runtime, limit: int = 500) -> list[RequestEvent]:

@@ -15,6 +15,7 @@ from litestar import Response, get
 
 from appliance.admin.messages import (
     ConfigPatch,
+    CurvePoint,
     FeedbackRequest,
     FeedbackResult,
     FlaggedEntry,
@@ -22,6 +23,7 @@ from appliance.admin.messages import (
     InvalidateResult,
     LiveConfig,
     RequestEvent,
+    RoutingPreview,
     Stats,
 )
 from appliance.schemas import (
@@ -58,6 +60,8 @@ _TYPES = [
     InvalidateResult,
     FeedbackRequest,
     FeedbackResult,
+    RoutingPreview,
+    list[CurvePoint],
     list[FlaggedEntry],
     list[RequestEvent],
 ]
@@ -178,6 +182,21 @@ def build_document() -> dict[str, Any]:
                     _json({"type": "array", "items": _ref("FlaggedEntry")}),
                     admin=True,
                     params=[_query("limit", "integer")],
+                )
+            },
+            "/admin/routing/curve": {
+                "get": _operation(
+                    "The router's quality/cost curve",
+                    _json({"type": "array", "items": _ref("CurvePoint")}),
+                    admin=True,
+                )
+            },
+            "/admin/routing/preview": {
+                "get": _operation(
+                    "What a quality target or cut points should give",
+                    _json(_ref("RoutingPreview")),
+                    admin=True,
+                    params=[_query("quality_target", "number"), _query("cut_points", "string")],
                 )
             },
             "/admin/recent": {

@@ -40,6 +40,7 @@ from appliance.ledger.prices import PriceTable, baseline_tier
 from appliance.replay.reader import LogRecord
 from appliance.replay.summary import Summary, summarise
 from appliance.router import policy
+from appliance.router.calibration import QualityCurve
 from appliance.router.planner import cascade
 from appliance.router.policy import RoutingPolicy, ScoreProfile
 
@@ -317,7 +318,8 @@ def build_policy(config: Config, metadata: dict[str, Any]) -> RoutingPolicy | No
     n = len(config.tiers)
     if n < 2:
         return None
-    return policy.build_policy(config.router, n, ScoreProfile.from_metadata(metadata))
+    profile, curve = ScoreProfile.from_metadata(metadata), QualityCurve.optional(metadata)
+    return policy.build_policy(config.router, n, profile, curve)
 
 
 def route(sim: Simulation, cache: CachePass, assign: Callable[[float], int] | None) -> list[int]:

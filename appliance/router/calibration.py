@@ -88,6 +88,14 @@ class QualityCurve:
         except (KeyError, TypeError) as exc:
             raise ValueError(f"router.json: quality_curve: bad or missing {exc}") from exc
 
+    @classmethod
+    def optional(cls, metadata: Mapping[str, object]) -> QualityCurve | None:
+        """The curve, or None for a model trained before curves existed (routing then falls
+        back to the default shares); a curve that is present but malformed still raises."""
+        if "quality_curve" not in metadata:
+            return None
+        return cls.from_metadata(metadata)
+
     def to_json(self) -> dict[str, list[float]]:
         return {
             "share": [round(v, 6) for v in self.share],

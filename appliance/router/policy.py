@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.config import RouterConfig
+from appliance.router.calibration import QualityCurve, cut_points_for_quality
 
 DEFAULT_WINDOW = 2000
 # Fewer live scores than this and the window's quantiles are noisier than the training ones.
@@ -235,19 +236,36 @@ def default_shares(n_tiers: int) -> list[float]:
 
 
 def target_shares(router: RouterConfig, n_tiers: int) -> list[float] | None:
-    """The shares in force: configured, else the default split; None with cut points."""
+    """The shares in force (configured); None with cut points or a quality target."""
     if router.cut_points is not None or n_tiers < 2:
         return None
-    return router.target_shares or default_shares(n_tiers)
+    return router.target_shares
 
 
-def build_policy(router: RouterConfig, n_tiers: int, profile: ScoreProfile) -> RoutingPolicy:
-    """The policy the config asks for. Raises ValueError naming the bad key (cut points
-    outside the model's range, shares that do not sum to 1)."""
+def cut_points_in_force(
+    router: RouterConfig, n_tiers: int, curve: QualityCurve | None
+) -> list[float] | None:
+    """Explicit cut points, else those the quality target gives on the model's curve; None
+    when shares rule (their cut points follow live traffic: `RoutingPolicy.cut_points`)."""
+    if router.cut_points is not None:
+        return list(router.cut_points)
+    if router.target_shares is not None or n_tiers < 2:
+        return None
+    if curve is None:  # a model without a curve: the old default split
+        return None
+    return cut_points_for_quality(curve, router.quality_target, n_tiers)
+
+
+def build_policy(
+    router: RouterConfig, n_tiers: int, profile: ScoreProfile, curve: QualityCurve | None = None
+) -> RoutingPolicy:
+    """The policy the config asks for (cut points, shares, or a quality target on `curve`).
+    Raises ValueError naming the bad key (cut points outside the model's range, shares that
+    do not sum to 1)."""
     if n_tiers < 2:
         return RoutingPolicy.single(profile)
-    shares = target_shares(router, n_tiers)
-    if shares is None:
-        assert router.cut_points is not None
-        return RoutingPolicy.fixed(router.cut_points, profile)
+    cuts = cut_points_in_force(router, n_tiers, curve)
+    if cuts is not None:
+        return RoutingPolicy.fixed(cuts, profile)
+    shares = target_shares(router, n_tiers) or default_shares(n_tiers)
     return RoutingPolicy.by_shares(shares, profile, window=router.window)

@@ -108,3 +108,41 @@ def test_busy_vllm_tier_1_spills_to_tier_2(
     with gateway.admin() as admin:
         gpu = next(t for t in admin.get("/admin/stats").json()["tiers"] if t["name"] == "gpu")
     assert gpu["queue_depth"] == 42
+
+
+def test_quality_target_sets_the_cut_points_and_previews_before_applying(
+    routed: Server,
+) -> None:
+    with routed.admin() as admin:
+        live = admin.get("/admin/config").json()
+        in_force = admin.get("/admin/stats").json()["routing"]["cut_points"]
+        assert live["quality_target"] == 0.95 and live["cut_points"] == pytest.approx(in_force)
+        assert live["expected"]["cut_points"] == pytest.approx(in_force)
+        curve = admin.get("/admin/routing/curve").json()
+        assert curve[0][0] == 0.0 and curve[-1][0] == 1.0
+        assert curve[-1][2] == pytest.approx(1.0)  # everything sent up: frontier quality
+
+        loose = admin.get("/admin/routing/preview", params={"quality_target": 0.9}).json()
+        strict = admin.get("/admin/routing/preview", params={"quality_target": 0.99}).json()
+        # A stricter target sends more traffic up: lower cut points, higher cost and quality.
+        assert strict["cut_points"][0] < loose["cut_points"][0]
+        assert strict["cost_share"] > loose["cost_share"]
+        assert strict["quality_low"] >= 0.99 - 0.01 and strict["quality_low"] > loose["quality_low"]
+        # A preview changes nothing.
+        assert admin.get("/admin/stats").json()["routing"]["cut_points"] == in_force
+
+        bad = admin.get("/admin/routing/preview", params={"quality_target": 3})
+        assert bad.status_code == 400 and "quality_target" in bad.json()["error"]["message"]
+        short = admin.get("/admin/routing/preview", params={"cut_points": "0.5"})
+        assert short.status_code == 400 and "cut points" in short.json()["error"]["message"]
+
+        applied = admin.patch("/admin/config", json={"quality_target": 0.99}).json()
+        assert applied["quality_target"] == 0.99
+        now = admin.get("/admin/stats").json()["routing"]["cut_points"]
+        assert now == pytest.approx(strict["cut_points"])
+        # Explicit cut points replace the target; the target comes back when set again.
+        pinned = admin.patch("/admin/config", json={"cut_points": [0.3, 0.7]}).json()
+        assert pinned["quality_target"] is None and pinned["cut_points"] == [0.3, 0.7]
+        back = admin.patch("/admin/config", json={"quality_target": 0.95}).json()
+        assert back["quality_target"] == 0.95 and back["cut_points"] == pytest.approx(in_force)
+        assert admin.get("/admin/stats").json()["routing"]["cut_points"] == pytest.approx(in_force)

@@ -88,7 +88,7 @@ def test_cloud3_table_routes_a_trivial_prompt_to_the_local_tier(
     if not (DEFAULT_MODEL_DIR / "router.onnx").is_file():
         pytest.skip("the router model is not trained yet")
     log = tmp_path / "t.jsonl"
-    log.write_text(line("What is 2 + 2?", 0) + "\n")
+    log.write_text(line("What's the capital of Australia?", 0) + "\n")
     code = main(
         [
             "replay",
@@ -147,7 +147,7 @@ def test_execute_runs_the_tier_1_share_on_the_local_model(
         pytest.skip("the router model is not trained yet")
     pytest.importorskip("llama_cpp")
     log = tmp_path / "t.jsonl"
-    log.write_text(line("What is 2 + 2?", 0) + "\n")
+    log.write_text(line("What's the capital of Australia?", 0) + "\n")
     out = replay_json(
         capsys,
         str(log),

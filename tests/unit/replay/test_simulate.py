@@ -139,7 +139,12 @@ def test_the_shipped_router_sends_a_trivial_prompt_to_tier_1(encoder: Encoder) -
     from appliance.router.classifier import RouterClassifier
 
     config = msgspec.structs.replace(Config(), tiers=preset_tiers("cloud3"))
-    summary = run([record("What is 2 + 2?", 1, ts=0)], config, encoder, RouterClassifier.load())
+    summary = run(
+        [record("What's the capital of Australia?", 1, ts=0)],
+        config,
+        encoder,
+        RouterClassifier.load(),
+    )
     assert summary.assignments == [0]
 
 
