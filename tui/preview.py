@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from appliance.admin.messages import RequestEvent, TierSetting
+from appliance.admin.messages import RequestEvent, RoutingPreview, TierSetting
 
 PER_TOKEN = 1e-6  # prices are USD per 1M tokens
 
@@ -157,3 +157,27 @@ def check_shares(values: Sequence[float], n_tiers: int) -> None:
             raise ValueError(f"share {i + 1}: {value} must be between 0 and 1")
     if abs(sum(values) - 1.0) > 1e-6:
         raise ValueError(f"shares sum to {sum(values):.4g}, expected 1")
+
+
+def check_quality_target(values: Sequence[float]) -> float:
+    """One share of all-frontier quality, as the daemon accepts it: in [0.5, 1]."""
+    if len(values) != 1:
+        raise ValueError(f"one quality target (e.g. 95%), got {len(values)} numbers")
+    if not 0.5 <= values[0] <= 1.0:
+        raise ValueError(f"quality target {values[0]:.4g}: must be between 50% and 100%")
+    return values[0]
+
+
+def describe_expected(expected: RoutingPreview) -> str:
+    """The router's own estimate for these cut points, from its held-out calibration curve."""
+    shares = "/".join(f"{s:.0%}" for s in expected.tier_shares)
+    quality = (
+        f"{expected.quality_low:.1%}"
+        if abs(expected.quality_high - expected.quality_low) < 5e-4
+        else f"{expected.quality_low:.1%}-{expected.quality_high:.1%}"
+    )
+    return (
+        f"cut points {', '.join(f'{c:.3g}' for c in expected.cut_points)}: on the router's "
+        f"held-out data, traffic {shares}, quality {quality} of all-frontier at "
+        f"{expected.cost_share:.0%} of its cost"
+    )

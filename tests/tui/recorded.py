@@ -18,6 +18,7 @@ from appliance.admin.messages import (
     CacheStats,
     ClientStats,
     ConfigPatch,
+    FlaggedEntry,
     FleetBox,
     FleetStats,
     GpuStats,
@@ -27,6 +28,7 @@ from appliance.admin.messages import (
     LiveConfig,
     Money,
     RequestEvent,
+    RoutingPreview,
     RoutingStats,
     SpendStats,
     Stats,
@@ -279,6 +281,8 @@ def recorded_config() -> LiveConfig:
     return LiveConfig(
         cache_enabled=True,
         cache_threshold=0.9,
+        cache_verifier_threshold=0.65,
+        cache_candidate_threshold=0.6,
         cut_points=[0.35, 0.72],
         target_shares=None,
         tiers=[
@@ -288,6 +292,13 @@ def recorded_config() -> LiveConfig:
         ],
         budgets={"billing-bot": 20.0, "support-app": 10.0},
     )
+
+
+def recorded_flagged() -> list[FlaggedEntry]:
+    return [
+        FlaggedEntry("9f2c4e1a7b3d5f60", "", 2, 0.0, True, T0 + 3000, "flagged wrong"),
+        FlaggedEntry("41d0aa8c92e7b611", "", 1, 0.82, False, T0 - 1800, "flagged wrong"),
+    ]
 
 
 class RecordedAdminClient:
@@ -305,6 +316,7 @@ class RecordedAdminClient:
         self._config = recorded_config()
         self.patches: list[ConfigPatch] = []
         self.invalidations: list[InvalidateRequest] = []
+        self.previews: list[float] = []
         self._live: asyncio.Queue[RequestEvent] = asyncio.Queue()
 
     async def stats(self) -> Stats:
@@ -322,7 +334,19 @@ class RecordedAdminClient:
                 for t in self._config.tiers
             ]
             self._config = msgspec.structs.replace(self._config, tiers=tiers)
-        for key in ("cache_enabled", "cache_threshold", "cut_points", "target_shares"):
+        for key in ("cut_points", "target_shares", "quality_target"):
+            if key in changes:  # the three ways to route replace each other
+                self._config = msgspec.structs.replace(
+                    self._config, cut_points=None, target_shares=None, quality_target=None
+                )
+        for key in (
+            "cache_enabled",
+            "cache_threshold",
+            "cache_verifier_threshold",
+            "cut_points",
+            "target_shares",
+            "quality_target",
+        ):
             if key in changes:
                 self._config = msgspec.structs.replace(self._config, **{key: changes[key]})
         if "budgets" in changes:
@@ -338,6 +362,24 @@ class RecordedAdminClient:
 
     async def recent(self, limit: int = 500) -> list[RequestEvent]:
         return self._events[-limit:]
+
+    async def routing_preview(self, quality_target: float) -> RoutingPreview | None:
+        """A recorded curve: a stricter target moves both cut points down (more traffic up)."""
+        self.previews.append(quality_target)
+        shift = (quality_target - 0.95) * 2
+        cuts = [round(0.35 - shift, 4), round(0.72 - shift, 4)]
+        top = round(0.2 + shift, 4)
+        return RoutingPreview(
+            cuts,
+            [0.5, round(0.3 - shift, 4), top],
+            quality_target - 0.01,
+            quality_target,
+            round(0.25 + shift, 4),
+            quality_target,
+        )
+
+    async def cache_flagged(self, limit: int = 50) -> list[FlaggedEntry]:
+        return recorded_flagged()[:limit]
 
     def send(self, *events: RequestEvent) -> None:
         """Live traffic: the next events `events()` streams, as the daemon's SSE would."""

@@ -124,6 +124,26 @@ async def test_threshold_edit_reaches_the_daemon(admin: AdminClient) -> None:
     assert (await admin.config()).cache_threshold == wanted
 
 
+async def test_verifier_bar_edit_reaches_the_daemon(admin: AdminClient) -> None:
+    before = await admin.config()
+    assert before.cache_verifier_threshold is not None  # the verifier is on by default
+    wanted = 0.7 if before.cache_verifier_threshold != 0.7 else 0.75
+    app = make_app(admin, poll_interval_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: has_stats(app))
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ThresholdScreen))
+        await pilot.click("#verifier-input")
+        await pilot.press("ctrl+a", "ctrl+k", *f"{wanted}", "enter")
+        for _ in range(200):  # the patch goes out after the dialog closes
+            if (await admin.config()).cache_verifier_threshold == wanted:
+                break
+            await pilot.pause(0.05)
+    after = await admin.config()
+    assert after.cache_verifier_threshold == wanted
+    assert after.cache_threshold == before.cache_threshold  # untouched fields stay
+
+
 async def test_readonly_refuses_edits(admin: AdminClient) -> None:
     before = await admin.config()
     app = make_app(admin, readonly=True, poll_interval_s=0.2)

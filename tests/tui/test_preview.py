@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.admin.messages import RequestEvent, TierSetting
+from appliance.admin.messages import RequestEvent, RoutingPreview, TierSetting
 from tui.preview import (
     check_cut_points,
+    check_quality_target,
     check_shares,
     cut_points_for_shares,
+    describe_expected,
     parse_numbers,
     preview_split,
     tier_for,
@@ -116,3 +118,21 @@ def test_checks_name_the_bad_value() -> None:
         check_shares([0.5, 0.3, 0.3], 3)
     check_cut_points([0.3, 0.7], 3)
     check_shares([0.5, 0.3, 0.2], 3)
+
+
+def test_quality_target_accepts_one_share_between_half_and_all() -> None:
+    assert check_quality_target(parse_numbers("95%")) == 0.95
+    assert check_quality_target(parse_numbers("0.9")) == 0.9
+    with pytest.raises(ValueError, match="one quality target"):
+        check_quality_target(parse_numbers("0.9 0.95"))
+    with pytest.raises(ValueError, match="between 50% and 100%"):
+        check_quality_target(parse_numbers("40%"))
+
+
+def test_expected_quality_reads_as_a_range_only_when_it_is_one() -> None:
+    point = RoutingPreview([0.46, 0.53], [0.5, 0.2, 0.3], 0.95, 0.97, 0.31, 0.95)
+    text = describe_expected(point)
+    assert "cut points 0.46, 0.53" in text and "traffic 50%/20%/30%" in text
+    assert "quality 95.0%-97.0%" in text and "31% of its cost" in text
+    exact = RoutingPreview([0.5], [0.6, 0.4], 0.95, 0.95, 0.4)
+    assert "quality 95.0% of" in describe_expected(exact)

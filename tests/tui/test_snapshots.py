@@ -91,6 +91,21 @@ class TestEdits:
             make_app(RecordedAdminClient()), terminal_size=SIZE, run_before=run_before
         )
 
+    def test_quality_target_preview(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
+        async def run_before(pilot: Pilot[None]) -> None:
+            await loaded(pilot)
+            await pilot.press("c")
+            await pilot.pause(0.2)
+            await pilot.click("#mode-quality")
+            await pilot.pause(0.2)
+            await pilot.click("#routing-input")
+            await pilot.press("ctrl+a", "ctrl+k", *"99%")
+            await pilot.pause(0.3)
+
+        assert snap_compare(
+            make_app(RecordedAdminClient()), terminal_size=SIZE, run_before=run_before
+        )
+
     def test_threshold_dialog(self, snap_compare) -> None:  # type: ignore[no-untyped-def]
         async def run_before(pilot: Pilot[None]) -> None:
             await loaded(pilot)

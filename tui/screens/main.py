@@ -26,7 +26,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from appliance.admin.client import AdminError, AdminUnreachable
-from appliance.admin.messages import ConfigPatch, InvalidateRequest, LiveConfig, Stats
+from appliance.admin.messages import (
+    ConfigPatch,
+    InvalidateRequest,
+    LiveConfig,
+    RequestEvent,
+    Stats,
+)
 from tui.api import AdminAPI
 from tui.daemon_info import daemon_version
 from tui.feed_filter import FeedFilter
@@ -49,6 +55,7 @@ from tui.widgets.tier_health import TierHealth
 T = TypeVar("T")
 MAX_BACKOFF_S = 30.0
 RECENT_FOR_PREVIEW = 500
+FLAGGED_SHOWN = 5  # the cache dialog's list of answers users said were wrong
 EDIT_ACTIONS = frozenset({"edit_threshold", "edit_routing", "edit_tiers", "edit_budget", "flush"})
 
 
@@ -71,8 +78,18 @@ class MainScreen(Screen[None]):
     # tooltips. One list, so the three never disagree.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "help", tooltip="keys and panels, explained"),
-        Binding("t", "edit_threshold", "threshold", tooltip="cache similarity threshold, or off"),
-        Binding("c", "edit_routing", "cut points", tooltip="routing cut points, with a preview"),
+        Binding(
+            "t",
+            "edit_threshold",
+            "cache",
+            tooltip="cache thresholds, verifier, on/off; answers users flagged wrong",
+        ),
+        Binding(
+            "c",
+            "edit_routing",
+            "routing",
+            tooltip="quality target, cut points or shares, with a preview",
+        ),
         Binding("o", "edit_tiers", "tiers on/off", tooltip="switch tiers, with a preview"),
         Binding("b", "edit_budget", "budgets", tooltip="set or remove a client's budget"),
         Binding("f", "flush", "flush cache", tooltip="drop every cached answer"),
@@ -228,8 +245,13 @@ class MainScreen(Screen[None]):
         config = await self._call("reading the config", self.client.config)
         if config is None:
             return
+        # The flagged list is a help, not a requirement: an older daemon has none.
+        try:
+            flagged = await self.client.cache_flagged(FLAGGED_SHOWN)
+        except (AdminUnreachable, AdminError):
+            flagged = []
         patch = await self.app.push_screen_wait(
-            ThresholdScreen(config.cache_threshold, config.cache_enabled)
+            ThresholdScreen(config, flagged, self.stats.time if self.stats else None)
         )
         if patch is not None and has_changes(patch):
             await self._apply(patch, "cache settings updated")
@@ -240,7 +262,12 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="edit")
     async def _edit_routing(self) -> None:
-        await self._edit_with_preview(RoutingScreen, "Change routing?", "routing updated")
+        def screen(
+            config: LiveConfig, recent: list[RequestEvent], cuts: list[float]
+        ) -> RoutingScreen:
+            return RoutingScreen(config, recent, cuts, self.client.routing_preview)
+
+        await self._edit_with_preview(screen, "Change routing?", "routing updated")
 
     def action_edit_tiers(self) -> None:
         if not self._refused():
@@ -251,7 +278,10 @@ class MainScreen(Screen[None]):
         await self._edit_with_preview(TiersScreen, "Switch tiers?", "tiers updated")
 
     async def _edit_with_preview(
-        self, screen: type[TrafficEditScreen], question: str, done: str
+        self,
+        screen: Callable[[LiveConfig, list[RequestEvent], list[float]], TrafficEditScreen],
+        question: str,
+        done: str,
     ) -> None:
         """Edits that move traffic: show the preview over recent requests, then confirm."""
         config = await self._call("reading the config", self.client.config)

@@ -1,42 +1,56 @@
-"""Edit the routing cut points, or target shares per tier, with a live preview of what the
-new values would have done to recent traffic.
+"""Edit how `auto` traffic is split: a quality target (the default), cut points, or target
+shares per tier, with a live preview of what the new values would have done to recent traffic.
 
-Dismisses with `(patch, summary)`, the summary being the preview sentence the operator is then
-asked to confirm, or None when cancelled.
+A quality target is turned into cut points by the daemon (the router model's calibration
+curve lives there), so its preview is one admin call per edit; the other two are previewed
+here. Dismisses with `(patch, summary)`, the summary being the preview sentence the operator
+is then asked to confirm, or None when cancelled.
 """
 
 from __future__ import annotations
 
-from textual import on
+from collections.abc import Awaitable, Callable
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from appliance.admin.messages import ConfigPatch, LiveConfig, RequestEvent
+from appliance.admin.client import AdminError, AdminUnreachable
+from appliance.admin.messages import ConfigPatch, LiveConfig, RequestEvent, RoutingPreview
 from tui.preview import (
     check_cut_points,
+    check_quality_target,
     check_shares,
     cut_points_for_shares,
+    describe_expected,
     is_routed,
     parse_numbers,
     preview_split,
 )
 from tui.screens.traffic_edit import TrafficEdit, TrafficEditScreen
 
+AskExpected = Callable[[float], Awaitable[RoutingPreview | None]]
+
 
 class RoutingScreen(TrafficEditScreen):
     def __init__(
-        self, config: LiveConfig, recent: list[RequestEvent], cut_points_now: list[float]
+        self,
+        config: LiveConfig,
+        recent: list[RequestEvent],
+        cut_points_now: list[float],
+        ask_expected: AskExpected | None = None,
     ) -> None:
         super().__init__(config, recent, cut_points_now)
         self._pending: TrafficEdit | None = None
+        self._ask_expected = ask_expected
 
-    @property
-    def _by_shares(self) -> bool:
-        return self.query_one("#mode-shares", RadioButton).value
+    def _mode(self) -> str:
+        pressed = self.query_one("#routing-mode", RadioSet).pressed_button
+        return (pressed.id or "mode-cuts").removeprefix("mode-") if pressed else "cuts"
 
     def compose(self) -> ComposeResult:
-        shares = self._config.target_shares
+        mode = self._initial_mode()
         with Vertical(classes="dialog"):
             yield Label("Routing", classes="dialog-title")
             yield Static(
@@ -45,57 +59,110 @@ class RoutingScreen(TrafficEditScreen):
                 classes="dialog-body",
             )
             with RadioSet(id="routing-mode"):
-                yield RadioButton("cut points", value=shares is None, id="mode-cuts")
-                yield RadioButton("target shares", value=shares is not None, id="mode-shares")
-            yield Input(self._initial_text(), id="routing-input")
+                if self._ask_expected is not None:
+                    yield RadioButton("quality target", value=mode == "quality", id="mode-quality")
+                yield RadioButton("cut points", value=mode == "cuts", id="mode-cuts")
+                yield RadioButton("target shares", value=mode == "shares", id="mode-shares")
+            yield Input(self._text_for(mode), id="routing-input")
             yield Static("", id="routing-preview", classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Preview & apply", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")
 
-    def _initial_text(self) -> str:
+    def _initial_mode(self) -> str:
         if self._config.target_shares is not None:
-            return ", ".join(f"{s * 100:g}%" for s in self._config.target_shares)
+            return "shares"
+        if self._config.quality_target is not None and self._ask_expected is not None:
+            return "quality"
+        return "cuts"
+
+    def _text_for(self, mode: str) -> str:
+        if mode == "quality":
+            return f"{(self._config.quality_target or 0.95) * 100:g}%"
+        if mode == "shares":
+            return ", ".join(f"{s * 100:g}%" for s in self._config.target_shares or [])
         values = self._config.cut_points or self._cut_points_now
         return ", ".join(f"{c:g}" for c in values)
 
     def on_mount(self) -> None:
         self._update_preview()
 
-    @on(Input.Changed)
     @on(RadioSet.Changed)
+    def _mode_changed(self) -> None:
+        # Each mode speaks its own units; keep the box meaningful for the one just chosen.
+        self.query_one("#routing-input", Input).value = self._text_for(self._mode())
+
+    @on(Input.Changed)
     def _update_preview(self) -> None:
-        preview = self.query_one("#routing-preview", Static)
+        text = self.query_one("#routing-input", Input).value
+        if self._mode() == "quality":
+            self._show(None, "asking the daemon…", error=False)
+            self._preview_quality(text)
+            return
         try:
-            self._pending = self._edit(self.query_one("#routing-input", Input).value)
+            edit = self._edit(text)
         except ValueError as exc:
-            self._pending = None
-            preview.set_class(True, "dialog-error")
-            preview.update(str(exc))
+            self._show(None, str(exc), error=True)
         else:
-            preview.set_class(False, "dialog-error")
-            preview.update(self._pending[1])
-        self.query_one("#apply", Button).disabled = self._pending is None
+            self._show(edit, edit[1], error=False)
+
+    def _show(self, edit: TrafficEdit | None, text: str, *, error: bool) -> None:
+        self._pending = edit
+        preview = self.query_one("#routing-preview", Static)
+        preview.set_class(error, "dialog-error")
+        preview.update(text)
+        self.query_one("#apply", Button).disabled = edit is None
+
+    @work(exclusive=True, group="routing-preview")
+    async def _preview_quality(self, text: str) -> None:
+        assert self._ask_expected is not None
+        try:
+            target = check_quality_target(parse_numbers(text))
+            expected = await self._ask_expected(target)
+        except ValueError as exc:
+            self._show(None, str(exc), error=True)
+            return
+        except (AdminError, AdminUnreachable) as exc:
+            message = exc.message if isinstance(exc, AdminError) else str(exc)
+            self._show(None, f"the daemon could not preview it: {message}", error=True)
+            return
+        if expected is None:
+            self._show(None, "a single tier: there is nothing to route", error=True)
+            return
+        sentence = f"Quality target {target * 100:g}%: {describe_expected(expected)}"
+        recent = self._recent_split(expected.cut_points)
+        if recent:
+            sentence += f"; {recent}"
+        self._show(
+            (ConfigPatch(quality_target=target), sentence + "."), sentence + ".", error=False
+        )
+
+    def _recent_split(self, cuts: list[float]) -> str:
+        routed = [e for e in self._recent if is_routed(e)]
+        if not routed:
+            return ""
+        enabled = [t.enabled for t in self._config.tiers]
+        return preview_split(routed, cuts, self._config.tiers, enabled=enabled).describe(
+            self._names
+        )
 
     def _edit(self, text: str) -> TrafficEdit:
         values = parse_numbers(text)
         n_tiers = len(self._config.tiers)
-        routed = [e for e in self._recent if is_routed(e)]
-        if self._by_shares:
+        if self._mode() == "shares":
             check_shares(values, n_tiers)
             patch = ConfigPatch(target_shares=values)
-            scores = [e.score for e in routed if e.score is not None]
+            scores = [e.score for e in self._recent if is_routed(e) and e.score is not None]
             cuts = cut_points_for_shares(scores, values) if scores else None
             what = "target shares " + "/".join(f"{v * 100:g}%" for v in values)
         else:
             check_cut_points(values, n_tiers)
             patch, cuts = ConfigPatch(cut_points=values), values
             what = "cut points " + ", ".join(f"{v:g}" for v in values)
-        if cuts is None:
+        recent = self._recent_split(cuts) if cuts is not None else ""
+        if not recent:
             return patch, f"{what}: no routed requests recorded yet, so there is nothing to preview"
-        enabled = [t.enabled for t in self._config.tiers]
-        preview = preview_split(routed, cuts, self._config.tiers, enabled=enabled)
-        return patch, f"With {what}, {preview.describe(self._names)}."
+        return patch, f"With {what}, {recent}."
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#apply")
