@@ -132,6 +132,9 @@ class CacheConfig(_Section):
     guard_negation: bool = True
     guard_entities: bool = True
     index_save_interval_s: float = 5.0
+    # Embeddings of this many recent texts are kept, so a popular question re-asked in the
+    # same words costs no encoder run (0: off; 4096 vectors take 6 MB).
+    embedding_memo: int = 4096
 
 
 class RouterConfig(_Section):
@@ -276,6 +279,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"config: cache.{key}: must be >= 1")
     if cache.max_entries < 1:
         raise ConfigError("config: cache.max_entries: must be >= 1")
+    if cache.embedding_memo < 0:
+        raise ConfigError("config: cache.embedding_memo: must be >= 0")
     if config.ledger.baseline_tier and config.ledger.baseline_tier not in seen:
         raise ConfigError(
             f"config: ledger.baseline_tier: no tier named {config.ledger.baseline_tier!r}"

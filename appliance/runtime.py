@@ -152,7 +152,12 @@ class Runtime:
         try:
             self._status("loading the encoder")
             encoder = await asyncio.to_thread(Encoder)
-            self._embedder = EmbeddingBatcher(encoder)
+            self._embedder = EmbeddingBatcher(
+                encoder,
+                recent_size=self.config.cache.embedding_memo,
+                on_run=self.metrics.observe_embed_batch,
+                on_recent=self.metrics.observe_embed_memo,
+            )
             self._embedder.start()
             # Opened even when disabled, so the operator can switch it on live.
             self._status("opening the cache")

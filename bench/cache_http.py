@@ -7,8 +7,13 @@ Latency at concurrency 1 is measured with httpx. Throughput at concurrency 32 is
 with `wrk` (apt-get install wrk) because a Python client on the same 2-core box saturates a
 core itself and would measure the client; without wrk it falls back to httpx and says so.
 "Exact" hits repeat a stored request; "semantic" hits are paraphrases of stored requests
-(each one embedded, then found in the index and guarded). The baseline row is the same
-request with `Cache-Control: no-cache`: the local llama.cpp model answers, as every repeat
+(embedded, found in the index, read by the verifier). A few paraphrases asked over and over
+come from the memo of recent embeddings (`cache.embedding_memo`) after their first time, so
+the "memo off" rows run a second daemon with it off: every hit pays its encoder run, as a
+stream of never-seen wordings would. After the c=32 run the daemon's histogram of texts per
+encoder run (`appliance_embedding_batch_size`) shows whether micro-batching batches.
+The baseline row is the same request with `Cache-Control: no-cache`: the local llama.cpp
+model answers, as every repeat
 would without the cache.
 """
 
@@ -34,7 +39,7 @@ STORED = [
 ]
 PARAPHRASES = [
     "How can I reset my router's password?",
-    "What's the capital city of Australia?",
+    "Tell me the capital of Australia.",
     "How many legs do spiders have?",
     "What's the boiling point of water?",
 ]
@@ -83,16 +88,64 @@ def wrk(url: str, bodies: list[str], concurrency: int, seconds: int) -> dict[str
     }
 
 
+async def warm(http: httpx.AsyncClient) -> None:
+    for question in STORED:  # one miss each, stored after the response
+        await http.post("/chat/completions", json=body(question))
+    await asyncio.sleep(1.0)
+    for question in PARAPHRASES:
+        r = await http.post("/chat/completions", json=body(question))
+        assert r.headers.get("x-appliance-cache") == "hit", (question, r.headers)
+
+
+def batch_histogram(metrics: str) -> str:
+    """'size<=1: n, <=2: n, ...' from the cumulative Prometheus buckets."""
+    counts: list[tuple[str, float]] = []
+    for line in metrics.splitlines():
+        match = re.match(r'appliance_embedding_batch_size_bucket\{le="([^"]+)"\} ([\d.e+]+)', line)
+        if match:
+            counts.append((match.group(1), float(match.group(2))))
+    parts, before = [], 0.0
+    for le, cumulative in counts:
+        if cumulative > before:
+            parts.append(f"<={le.removesuffix('.0')}: {cumulative - before:.0f}")
+        before = cumulative
+    return ", ".join(parts) or "no runs"
+
+
+async def memo_off(hits: int, concurrency: int, seconds: int) -> list[tuple[str, dict]]:
+    server = start_appliance({"cache": {"embedding_memo": 0}})
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
+            await warm(http)
+
+            async def call(i: int) -> bool:
+                r = await http.post("/chat/completions", json=body(PARAPHRASES[i % 4]))
+                return r.status_code == 200 and r.headers.get("x-appliance-cache") == "hit"
+
+            rows = [
+                ("semantic hit, memo off, c=1", (await drive(call, min(hits, 500), 1)).summary())
+            ]
+            if shutil.which("wrk"):
+                encoded = [json.dumps(body(t)) for t in PARAPHRASES]
+                url = server.base_url + "/chat/completions"
+                rows.append(
+                    (
+                        f"semantic hit, memo off, c={concurrency} (wrk)",
+                        wrk(url, encoded, concurrency, seconds),
+                    )
+                )
+            metrics = (await http.get(server.url + "/metrics")).text
+        print("texts per encoder run, memo off:", batch_histogram(metrics))
+        return rows
+    finally:
+        server.stop()
+
+
 async def main(hits: int, concurrency: int, seconds: int) -> None:
     server = start_appliance()
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
-            for question in STORED:  # one miss each, stored after the response
-                await http.post("/chat/completions", json=body(question))
-            await asyncio.sleep(1.0)
-            for question in PARAPHRASES:
-                r = await http.post("/chat/completions", json=body(question))
-                assert r.headers.get("x-appliance-cache") == "hit", (question, r.headers)
+            await warm(http)
 
             def caller(texts: list[str], headers: dict[str, str] | None = None):
                 async def call(i: int) -> bool:
@@ -131,9 +184,10 @@ async def main(hits: int, concurrency: int, seconds: int) -> None:
                     (await drive(caller(STORED, nocache), 20, 1)).summary(),
                 )
             )
-        print(table(rows))
     finally:
         server.stop()
+    rows[-1:-1] = await memo_off(hits, concurrency, seconds)
+    print(table(rows))
 
 
 if __name__ == "__main__":

@@ -82,11 +82,11 @@ async def drive(call: Callable[[int], Awaitable[bool]], total: int, concurrency:
 
 
 def table(rows: list[tuple[str, dict[str, float]]]) -> str:
-    head = f"{'':34} {'n':>7} {'err':>5} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>9}"
+    head = f"{'':38} {'n':>7} {'err':>5} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>9}"
     lines = [head]
     for name, s in rows:
         lines.append(
-            f"{name:34} {s.get('n', 0):>7.0f} {s.get('errors', 0):>5.0f} "
+            f"{name:38} {s.get('n', 0):>7.0f} {s.get('errors', 0):>5.0f} "
             f"{s.get('p50_ms', float('nan')):>9.2f} {s.get('p99_ms', float('nan')):>9.2f} "
             f"{s.get('per_s', 0):>9.1f}"
         )

@@ -14,8 +14,10 @@ always agree on what exists.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import diskcache
 import msgspec
@@ -60,6 +62,23 @@ _EPOCH = "meta:epoch"
 _GENERATION = "meta:generation"
 
 
+class _KeyMemoDisk(diskcache.Disk):  # type: ignore[misc]
+    """diskcache's Disk, with the serialised form of tuple keys memoised.
+
+    Our keys are tuples, which diskcache pickles and runs through `pickletools.optimize` on
+    every get: a fifth of a semantic lookup's time. The bytes are the same (so existing
+    caches read as before); a hot entry's key is just not pickled again."""
+
+    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one Disk per store, kept for its life
+    def _put_tuple(self, key: tuple[Any, ...]) -> tuple[Any, bool]:
+        return super().put(key)  # type: ignore[no-any-return]
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        if type(key) is tuple:
+            return self._put_tuple(key)
+        return super().put(key)  # type: ignore[no-any-return]
+
+
 class EntryStore:
     """One writer (the facade's lock); readers may call `get`/`find_exact` from any thread."""
 
@@ -72,6 +91,7 @@ class EntryStore:
             cull_limit=0,
             sqlite_synchronous=2,
             statistics=0,
+            disk=_KeyMemoDisk,
         )
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(Entry)

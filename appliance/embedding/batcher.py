@@ -17,7 +17,7 @@ import asyncio
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,7 +43,14 @@ _STOP = object()
 class EmbeddingBatcher:
     """`await embed(text)` from any number of coroutines; one encoder call per batch."""
 
-    def __init__(self, encoder: _Encoder, max_batch: int = 64, recent_size: int = 4096) -> None:
+    def __init__(
+        self,
+        encoder: _Encoder,
+        max_batch: int = 64,
+        recent_size: int = 4096,
+        on_run: Callable[[int], None] | None = None,
+        on_recent: Callable[[], None] | None = None,
+    ) -> None:
         self.encoder = encoder
         self.max_batch = max_batch
         self.recent_size = recent_size
@@ -51,6 +58,9 @@ class EmbeddingBatcher:
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self.runs = 0  # encoder calls made, for tests and stats
         self.embedded = 0
+        # Telemetry hooks: texts per run (called on the worker thread), a memo hit.
+        self._on_run = on_run
+        self._on_recent = on_recent
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -74,13 +84,16 @@ class EmbeddingBatcher:
         if cached is not None:
             self._recent.move_to_end(text)
             self.recent_hits += 1
+            if self._on_recent is not None:
+                self._on_recent()
             return cached
         vectors: np.ndarray = await self.embed_many([text])
         vector = np.asarray(vectors[0])
         vector.setflags(write=False)
-        self._recent[text] = vector
-        if len(self._recent) > self.recent_size:
-            self._recent.popitem(last=False)
+        if self.recent_size > 0:
+            self._recent[text] = vector
+            if len(self._recent) > self.recent_size:
+                self._recent.popitem(last=False)
         return vector
 
     async def embed_many(self, texts: Sequence[str]) -> np.ndarray:
@@ -124,6 +137,8 @@ class EmbeddingBatcher:
             return
         self.runs += 1
         self.embedded += len(texts)
+        if self._on_run is not None:
+            self._on_run(len(texts))
         start = 0
         for job in jobs:
             part = vectors[start : start + len(job.texts)]

@@ -10,6 +10,7 @@ from appliance.version import build_info
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 
@@ -45,6 +46,18 @@ class Metrics:
             registry=r,
         )
 
+        # Whether micro-batching batches under load: texts per encoder run, and the texts
+        # served from the memo of recent embeddings without a run.
+        self.embed_batch = Histogram(
+            "appliance_embedding_batch_size",
+            "Texts per encoder run",
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.embed_memo = Counter(
+            "appliance_embedding_memo_hits", "Texts embedded from the recent memo", registry=r
+        )
+
     def observe(self, event: RequestEvent) -> None:
         self.requests.labels(event.tier, event.cache, event.status).inc()
         self.cache.labels(event.cache).inc()
@@ -59,6 +72,12 @@ class Metrics:
 
     def observe_overhead(self, seconds: float) -> None:
         self.overhead.observe(seconds)
+
+    def observe_embed_batch(self, texts: int) -> None:
+        self.embed_batch.observe(texts)
+
+    def observe_embed_memo(self) -> None:
+        self.embed_memo.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -140,3 +140,28 @@ def test_a_recent_text_is_not_encoded_again(encoder: Encoder) -> None:
     assert batcher.recent_hits == 1
     assert np.array_equal(vectors[0], vectors[1]) and np.allclose(vectors[0], vectors[4])
     assert not vectors[0].flags.writeable  # shared between requests: read-only
+
+
+def test_memo_off_encodes_every_time_and_runs_are_reported(encoder: Encoder) -> None:
+    counting = CountingEncoder(encoder)
+    runs: list[int] = []
+    memo: list[None] = []
+    batcher = EmbeddingBatcher(
+        counting,  # type: ignore[arg-type]
+        recent_size=0,
+        on_run=runs.append,
+        on_recent=lambda: memo.append(None),
+    )
+    batcher.start()
+    try:
+
+        async def go() -> None:
+            for _ in range(3):
+                await batcher.embed("a b")
+            await batcher.embed_many(TEXTS[:4])
+
+        asyncio.run(go())
+    finally:
+        batcher.close()
+    assert counting.batches == [1, 1, 1, 4] and runs == [1, 1, 1, 4]
+    assert memo == [] and batcher.recent_hits == 0
