@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -157,20 +156,6 @@ def test_batch_and_single_scores_agree(classifier: RouterClassifier, encoder: En
     batch = classifier.score(vectors, texts)
     single = [classifier.score(vectors[i : i + 1], [t])[0] for i, t in enumerate(texts)]
     assert batch == pytest.approx(single, abs=1e-6)
-
-
-def test_head_adds_under_a_millisecond_per_request(
-    classifier: RouterClassifier, encoder: Encoder
-) -> None:
-    vector = encoder.encode(HARD[:1])
-    for _ in range(20):
-        classifier.score(vector, HARD[:1])
-    runs = 200
-    start = time.perf_counter()
-    for _ in range(runs):
-        classifier.score(vector, HARD[:1])
-    # Generous against a loaded CI box; MODEL_CARD.md has the measured p50 (under 1 ms).
-    assert (time.perf_counter() - start) / runs < 0.003
 
 
 def test_shape_mismatch_is_rejected(classifier: RouterClassifier) -> None:
