@@ -160,6 +160,7 @@ class Runtime:
             )
             self._embedder.start()
             # Opened even when disabled, so the operator can switch it on live.
+            log.info("encoder on %s", encoder.device)
             self._status("opening the cache")
             open_cache = SemanticCache if self.fleet is None else self.fleet.open_cache
             cache = await asyncio.to_thread(

@@ -40,6 +40,12 @@ def default_tokenizer_path() -> Path:
     return packaged if packaged.exists() else _TOKENIZER
 
 
+def providers(available: list[str]) -> list[str]:
+    """The GPU first where onnxruntime has one (the `onnxruntime-gpu` build on a box with
+    CUDA), the CPU always last: onnxruntime falls back to it when the GPU cannot start."""
+    return [p for p in ("CUDAExecutionProvider",) if p in available] + ["CPUExecutionProvider"]
+
+
 class Encoder:
     """Synchronous encoder; thread-safe (onnxruntime sessions allow concurrent `run`)."""
 
@@ -65,8 +71,11 @@ class Encoder:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(
-            str(model_path or default_model_path()), opts, providers=["CPUExecutionProvider"]
+            str(model_path or default_model_path()),
+            opts,
+            providers=providers(ort.get_available_providers()),
         )
+        self.device = "cuda" if "CUDAExecutionProvider" in self._session.get_providers() else "cpu"
 
     def count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=False).ids)
