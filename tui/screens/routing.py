@@ -31,6 +31,8 @@ from tui.preview import (
 from tui.screens.traffic_edit import TrafficEdit, TrafficEditScreen
 
 AskExpected = Callable[[float], Awaitable[RoutingPreview | None]]
+# Points of the router's quality/cost curve shown beside the quality-target box.
+CURVE_TARGETS = (0.90, 0.925, 0.95, 0.975, 0.99)
 
 
 class RoutingScreen(TrafficEditScreen):
@@ -65,6 +67,8 @@ class RoutingScreen(TrafficEditScreen):
                 yield RadioButton("target shares", value=mode == "shares", id="mode-shares")
             yield Input(self._text_for(mode), id="routing-input")
             yield Static("", id="routing-preview", classes="dialog-body")
+            if self._ask_expected is not None:
+                yield Static("", id="routing-curve", classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Preview & apply", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")
@@ -86,6 +90,28 @@ class RoutingScreen(TrafficEditScreen):
 
     def on_mount(self) -> None:
         self._update_preview()
+        if self._ask_expected is not None:
+            self._show_curve()
+
+    @work(group="routing-curve")
+    async def _show_curve(self) -> None:
+        """The curve as a few operating points, the one in force marked."""
+        assert self._ask_expected is not None
+        points: list[tuple[float, RoutingPreview]] = []
+        targets = set(CURVE_TARGETS)
+        if self._config.quality_target is not None:
+            targets.add(self._config.quality_target)
+        try:
+            for target in sorted(targets):
+                expected = await self._ask_expected(target)
+                if expected is None:
+                    return
+                points.append((target, expected))
+        except (AdminError, AdminUnreachable):
+            return  # the preview line already says what went wrong
+        self.query_one("#routing-curve", Static).update(
+            curve_table(points, self._config.quality_target)
+        )
 
     @on(RadioSet.Changed)
     def _mode_changed(self) -> None:
@@ -169,3 +195,16 @@ class RoutingScreen(TrafficEditScreen):
     def apply(self) -> None:
         if self._pending is not None:
             self.dismiss(self._pending)
+
+
+def curve_table(points: list[tuple[float, RoutingPreview]], in_force: float | None) -> str:
+    """Target, cut points, traffic split, quality and cost for each point of the curve."""
+    lines = ["The router's curve (held-out data):", "  target  cut points    traffic         cost"]
+    for target, expected in points:
+        cuts = ", ".join(f"{c:.3f}" for c in expected.cut_points)
+        shares = "/".join(f"{s:.0%}" for s in expected.tier_shares)
+        mark = "  ◀ in force" if in_force is not None and abs(in_force - target) < 1e-9 else ""
+        lines.append(
+            f"  {target * 100:>5.1f}%  {cuts:<12}  {shares:<14}  {expected.cost_share:>4.0%}{mark}"
+        )
+    return "\n".join(lines)
