@@ -163,6 +163,7 @@ class Runtime:
             log.info("encoder on %s", encoder.device)
             self._status("opening the cache")
             open_cache = SemanticCache if self.fleet is None else self.fleet.open_cache
+            began = time.monotonic()
             cache = await asyncio.to_thread(
                 open_cache,
                 self.config.state_path / "cache",
@@ -170,6 +171,13 @@ class Runtime:
                 encoder.dim,
                 encoder.sees_whole,
                 Verifier() if self.config.cache.verifier else None,
+                self._index_progress,
+            )
+            log.info(
+                "cache: index %s, %s entries, in %.1f s",
+                cache.opened,
+                f"{cache.stats()['entries']:,}",
+                time.monotonic() - began,
             )
             if self.fleet is not None:
                 self.fleet.start()  # catch-up runs while the models load
@@ -198,6 +206,12 @@ class Runtime:
             # timeout: SIGTERM ourselves so uvicorn shuts down and the exit is non-zero.
             os.kill(os.getpid(), signal.SIGTERM)
             raise
+
+    def _index_progress(self, done: int, total: int) -> None:
+        """A repair or rebuild of the cache index: in `/readyz`, the service status, the log."""
+        text = f"indexing the cache: {done:,} of {total:,} entries"
+        self._status(text)
+        log.info(text)
 
     def _status(self, text: str) -> None:
         self.status = text

@@ -9,6 +9,7 @@ missing or damaged index file (patching an empty index is a rebuild).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -19,26 +20,30 @@ from appliance.cache.index import VectorIndex
 from appliance.cache.store import Entry, EntryStore
 
 Opened = Literal["loaded", "repaired", "rebuilt"]
+# (entries indexed so far, entries to index): called after each batch of a repair/rebuild.
+Progress = Callable[[int, int], None]
 _BATCH = 4096
 
 
 def open_index(
-    directory: Path, store: EntryStore, dim: int
+    directory: Path, store: EntryStore, dim: int, progress: Progress | None = None
 ) -> tuple[VectorIndex, Catalogue, Opened]:
     try:
         index, meta = VectorIndex.load(directory, dim)
         catalogue = Catalogue.from_snapshot(meta)
     except ValueError:
         index, catalogue = VectorIndex(dim), Catalogue()
-        _repair(index, catalogue, store)
+        _repair(index, catalogue, store, progress)
         return index, catalogue, "rebuilt"
     if meta.get("generation") == store.generation and meta.get("epoch") == store.epoch:
         return index, catalogue, "loaded"
-    _repair(index, catalogue, store)
+    _repair(index, catalogue, store, progress)
     return index, catalogue, "repaired"
 
 
-def _repair(index: VectorIndex, catalogue: Catalogue, store: EntryStore) -> None:
+def _repair(
+    index: VectorIndex, catalogue: Catalogue, store: EntryStore, progress: Progress | None
+) -> None:
     epoch = store.epoch
     truth: dict[int, Entry] = {}
     stale: list[Entry] = []
@@ -66,4 +71,6 @@ def _repair(index: VectorIndex, catalogue: Catalogue, store: EntryStore) -> None
             np.array([catalogue.scope_number(e.scope) for e in batch], dtype=np.int32),
             threads=2,
         )
+        if progress is not None:
+            progress(start + len(batch), len(missing))
     catalogue.recompute_free()

@@ -36,7 +36,7 @@ from appliance.cache.catalogue import Catalogue
 from appliance.cache.feedback import ServedScores
 from appliance.cache.index import VectorIndex
 from appliance.cache.matching import Lookup, choose, screen
-from appliance.cache.rebuild import open_index
+from appliance.cache.rebuild import Progress, open_index
 from appliance.cache.scope import CacheKey, exact_hash
 from appliance.cache.store import Entry, EntryStore
 from appliance.cache.verdicts import Verdicts
@@ -59,6 +59,7 @@ class SemanticCache(Verdicts):
         dim: int = 384,
         sees_whole: Callable[[str], bool] | None = None,
         verifier: Verifier | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.config = config
         # None keeps the pre-verifier rule (cosine >= threshold + guards).
@@ -76,7 +77,9 @@ class SemanticCache(Verdicts):
         self._served = ServedScores()
         self._last_save: float | None = None
         self._epoch = self._store.epoch
-        self._index, self._cat, self.opened = open_index(self._dir / "index", self._store, dim)
+        self._index, self._cat, self.opened = open_index(
+            self._dir / "index", self._store, dim, progress
+        )
         self._dirty = self.opened != "loaded"
         self._stop = threading.Event()
         self._saver = threading.Thread(target=self._save_loop, name="cache-saver", daemon=True)

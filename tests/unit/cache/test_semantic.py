@@ -185,9 +185,11 @@ def test_missing_or_corrupted_index_is_rebuilt(tmp_path: Path, embed: Embed, dam
         index_file.write_bytes(b"\0" * index_file.stat().st_size)
     else:
         (tmp_path / "index" / SIDECAR_FILE).write_bytes(b"not msgpack")
-    second = SemanticCache(tmp_path, QUIET)
+    reports: list[tuple[int, int]] = []
+    second = SemanticCache(tmp_path, QUIET, progress=lambda *p: reports.append(p))
     try:
         assert second.opened == "rebuilt"
+        assert reports == [(1, 1)]  # progress ends with every entry indexed
         got = ask(second, embed, "How can I reset my password?")
         assert got.outcome == "hit" and got.entry_id == entry_id
     finally:
@@ -339,3 +341,23 @@ def test_texts_longer_than_the_encoder_window_only_hit_exactly(
 
 def test_token_count_is_not_capped_by_the_window(encoder: Encoder) -> None:
     assert encoder.count_tokens("word " * 1000) == 1000
+
+
+def test_a_rebuild_reports_progress_batch_by_batch(
+    tmp_path: Path, embed: Embed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import appliance.cache.rebuild as rebuild
+
+    first = SemanticCache(tmp_path, QUIET)
+    for text in ["How do I reset my password?", "Where is my invoice?", "Who won in 1998?"]:
+        put(first, embed, text)
+    first.close()
+    (tmp_path / "index" / INDEX_FILE).unlink()
+    monkeypatch.setattr(rebuild, "_BATCH", 2)
+    reports: list[tuple[int, int]] = []
+    second = SemanticCache(tmp_path, QUIET, progress=lambda *p: reports.append(p))
+    try:
+        assert second.opened == "rebuilt" and second.stats()["entries"] == 3
+        assert reports == [(2, 3), (3, 3)]
+    finally:
+        second.close()
