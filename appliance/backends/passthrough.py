@@ -13,6 +13,7 @@ sent as their Structs encode.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
@@ -37,11 +38,17 @@ def request_body(
     return body
 
 
+@functools.cache
+def _fields(kind: type[Any]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    # msgspec recomputes a struct's fields (annotations and all) on every call: ~0.5 ms.
+    return msgspec.structs.fields(kind)
+
+
 def _overlay(req: Request, raw: dict[str, Any]) -> dict[str, Any]:
     """`raw`, with every field the pipeline changed since decoding set to its new value."""
     original = msgspec.convert({**raw, _RAW: None}, type(req), strict=False)
     body = dict(raw)
-    for field in msgspec.structs.fields(req):
+    for field in _fields(type(req)):
         name = field.encode_name
         if name in (_RAW, "messages"):
             continue
