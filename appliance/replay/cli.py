@@ -20,7 +20,11 @@ import msgspec
 from appliance.config import Config, TierConfig, load_config, validate
 from appliance.replay.reader import ReadError, read_log
 from appliance.replay.simulate import ReplayError
-from appliance.replay.sweep import DEFAULT_SHARES_DOWN, DEFAULT_THRESHOLDS
+from appliance.replay.sweep import (
+    DEFAULT_SHARES_DOWN,
+    DEFAULT_THRESHOLDS,
+    DEFAULT_VERIFIER_BARS,
+)
 
 _OPENAI = "https://api.openai.com/v1"
 
@@ -62,7 +66,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--thresholds",
         default=None,
         metavar="T,T,...",
-        help=f"sweep thresholds (default {_csv(DEFAULT_THRESHOLDS)})",
+        help=(
+            "sweep the cache's bar: the verifier's (default "
+            f"{_csv(DEFAULT_VERIFIER_BARS)}), or the cosine without it "
+            f"(default {_csv(DEFAULT_THRESHOLDS)})"
+        ),
     )
     replay.add_argument(
         "--shares-down",
@@ -180,7 +188,8 @@ def _run(args: argparse.Namespace) -> int:
     from appliance.replay import report, simulate, sweep
 
     config = _config(args)
-    thresholds = _floats(args.thresholds, DEFAULT_THRESHOLDS, "--thresholds")
+    bars = DEFAULT_VERIFIER_BARS if config.cache.verifier else DEFAULT_THRESHOLDS
+    thresholds = _floats(args.thresholds, bars, "--thresholds")
     shares_down = _floats(args.shares_down, DEFAULT_SHARES_DOWN, "--shares-down")
     contents = read_log(args.log, args.format)
     if not contents.records:

@@ -60,7 +60,7 @@ def render(summary: Summary, *, source: str, fmt: str, malformed: list[Malformed
         "",
         f"Cache         hit rate {_pct(s.hits, s.requests)} "
         f"({s.hits:,} of {s.requests:,}: exact {s.hits_exact:,}, semantic "
-        f"{s.hits_semantic:,}); threshold {s.threshold:.2f}; "
+        f"{s.hits_semantic:,}); {_bar_name(s.cache_rule)} {s.threshold:.2f}; "
         f"{s.requests - s.cacheable:,} not cacheable"
         + (f"; {s.expired:,} past the TTL" if s.expired else ""),
     ]
@@ -112,11 +112,16 @@ def render(summary: Summary, *, source: str, fmt: str, malformed: list[Malformed
     return "\n".join(lines)
 
 
+def _bar_name(rule: str) -> str:
+    return "verifier bar" if rule == "verifier" else "cosine threshold"
+
+
 def render_sweep(rows: list[SweepRow]) -> str:
     """Cost vs share sent down, one row per (threshold, target share) pair."""
+    rule = rows[0].summary.cache_rule if rows else "cosine"
     out = [
         "",
-        "Sweep: cache threshold x share of misses sent below the top tier "
+        f"Sweep: cache {_bar_name(rule)} x share of misses sent below the top tier "
         "(cut points at the replay's own score quantiles)",
         f"{'threshold':>9}{'target down':>13}{'actual down':>13}{'hit rate':>10}"
         f"{'cost after':>14}{'savings':>9}{'quality':>9}",
@@ -145,6 +150,7 @@ def to_json(
         return {
             "requests": s.requests,
             "threshold": s.threshold,
+            "cache_rule": s.cache_rule,
             "cacheable": s.cacheable,
             "hits": s.hits,
             "hits_exact": s.hits_exact,

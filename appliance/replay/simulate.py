@@ -112,6 +112,8 @@ class CachePass:
     kind: list[str | None]  # "exact" | "semantic" | None
     expired: int = 0
     threshold: float = 0.0
+    # "verifier" (the bar is the verifier's probability) or "cosine" (the bar is a cosine).
+    rule: str = "cosine"
 
 
 # -- stage 1: keys and token counts ----------------------------------------------------------
@@ -267,17 +269,23 @@ def run_cache(
 ) -> CachePass:
     """Look up, then store on a miss, one request at a time in a scratch cache."""
     from appliance.cache.semantic import SemanticCache
+    from appliance.cache.verifier import Verifier
 
     config = msgspec.structs.replace(cache_config, index_save_interval_s=3600.0)
+    # The gateway's own rule: the verifier reads every candidate when it is on (the default).
+    verifier = Verifier() if config.verifier else None
     result = CachePass(
-        [None] * len(sim.prepared), [None] * len(sim.prepared), threshold=cache_config.threshold
+        [None] * len(sim.prepared),
+        [None] * len(sim.prepared),
+        threshold=config.verifier_threshold if verifier else config.threshold,
+        rule="verifier" if verifier else "cosine",
     )
     if not cache_config.enabled:
         return result
     ttl_s = cache_config.ttl_days * 86400.0
     origin_of: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="appliance-replay-", dir=_scratch_root()) as scratch:
-        cache = SemanticCache(Path(scratch), config, sees_whole=sim.sees_whole)
+        cache = SemanticCache(Path(scratch), config, sees_whole=sim.sees_whole, verifier=verifier)
         try:
             for i, item in enumerate(sim.prepared):
                 if progress is not None and (i % 256 == 0 or i == len(sim.prepared) - 1):

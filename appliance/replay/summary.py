@@ -64,6 +64,7 @@ class Summary:
     embed_s: float = 0.0
     distinct_texts: int = 0
     router: str = ""  # the router model's version and training date, when one was used
+    cache_rule: str = "cosine"  # what `threshold` is: "verifier" bar or "cosine" similarity
     notes: list[str] = field(default_factory=list)
     # Per request: the tier index it was sent to, -1 for a cache hit (for `--execute`).
     assignments: list[int] = field(default_factory=list, repr=False)
@@ -171,6 +172,7 @@ def summarise(
     return Summary(
         requests=n,
         threshold=cache.threshold,
+        cache_rule=cache.rule,
         cacheable=sum(p.cacheable for p in sim.prepared),
         hits_exact=cache.kind.count("exact"),
         hits_semantic=cache.kind.count("semantic"),

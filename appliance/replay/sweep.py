@@ -23,7 +23,8 @@ from appliance.replay.simulate import Progress, Simulation, route, run_cache
 from appliance.replay.summary import Summary, summarise
 from appliance.router.policy import cut_points_for_shares, default_shares
 
-DEFAULT_THRESHOLDS = (0.90, 0.92, 0.94, 0.96, 0.98)
+DEFAULT_THRESHOLDS = (0.90, 0.92, 0.94, 0.96, 0.98)  # cosine, without the verifier
+DEFAULT_VERIFIER_BARS = (0.55, 0.65, 0.75, 0.85, 0.95)  # the verifier's probability
 DEFAULT_SHARES_DOWN = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -51,7 +52,9 @@ def sweep(
     rows = []
     n_tiers = len(sim.config.tiers)
     for threshold in thresholds:
-        config = msgspec.structs.replace(sim.config.cache, threshold=threshold)
+        # With the verifier on (the default) its bar is the knob; without it, the cosine.
+        knob = "verifier_threshold" if sim.config.cache.verifier else "threshold"
+        config = msgspec.structs.replace(sim.config.cache, **{knob: threshold})
         cache = run_cache(sim, config, progress)
         if n_tiers < 2 or sim.scores is None:
             rows.append(

@@ -101,6 +101,24 @@ def test_a_repeated_prompt_becomes_a_hit(encoder: Encoder) -> None:
     assert summary.single_tier and "one tier" in summary.notes[0]
 
 
+def test_the_replayed_cache_reads_candidates_with_the_verifier_as_the_gateway_does(
+    encoder: Encoder,
+) -> None:
+    # Cosine 0.95 and no guard objects, but "capital city" is another wording the verifier
+    # does not trust (0.36 < 0.65): the live gateway misses, so the replay must too.
+    records = [
+        record("What is the capital of Australia?", 1, ts=0),
+        record("What's the capital city of Australia?", 2, ts=10),
+        record("Tell me the capital of Australia.", 3, ts=20),
+    ]
+    verified = run(records, Config(), encoder)
+    assert verified.cache_rule == "verifier" and verified.threshold == 0.65
+    assert verified.assignments[1] == 0 and verified.assignments[2] == -1  # 3 is a hit
+    plain = msgspec.structs.replace(Config().cache, verifier=False)
+    cosine = run(records, msgspec.structs.replace(Config(), cache=plain), encoder)
+    assert cosine.cache_rule == "cosine" and cosine.assignments[1] == -1
+
+
 def test_hits_past_the_ttl_in_log_time_are_misses(encoder: Encoder) -> None:
     records = [
         record("What is the capital of France?", 1, ts=0),
