@@ -16,7 +16,6 @@ import asyncio
 import collections
 import json
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -24,19 +23,11 @@ import httpx
 import psutil
 from loadgen import ROOT, start_appliance
 
-from tests.serving import free_port
+from tests.serving import start_loopback
 
 
 def start_upstream() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.faultserver", str(port)], cwd=ROOT)
-    for _ in range(200):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    return process, f"http://127.0.0.1:{port}/v1"
+    return start_loopback("tests.faultserver", "/health", cwd=ROOT)
 
 
 async def clients(base_url: str, n: int, seconds: float, model: str) -> dict[str, Any]:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import gc
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.serving import OPEN_CLIENTS, Server, free_port, write_config
+from tests.serving import OPEN_CLIENTS, Server, free_port, start_loopback, write_config
 
 ServerFactory = Callable[..., Server]
 
@@ -59,15 +55,8 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def fault_upstream() -> Iterator[str]:
     """The deliberately broken upstream (tests/faultserver.py) on a free port; its base URL."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.faultserver", str(port)])
-    for _ in range(200):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
+    process, base_url = start_loopback("tests.faultserver")
+    yield base_url
     process.kill()
     process.wait()
 

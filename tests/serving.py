@@ -38,6 +38,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_loopback(
+    module: str, probe: str = "/", cwd: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m MODULE PORT` (the fault server, the recorder) on a free port, waited for
+    until `probe` answers (10 s at most); the process and its base URL (…/v1)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", module, str(port)], cwd=cwd)
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -7,16 +7,13 @@ run, `python -m tests.compat_matrix` renders the table from it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.serving import free_port
+from tests.serving import start_loopback
 
 CACHE_KEY = "appliance/compat"
 
@@ -56,14 +53,7 @@ def _record(item: pytest.Item, marker: pytest.Mark, report: pytest.TestReport) -
 @pytest.fixture(scope="module")
 def recorder() -> Iterator[str]:
     """tests/recorder.py on a free port; its base URL (…/v1)."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "tests.recorder", str(port)])
-    for _ in range(200):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/recorded", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
+    process, base_url = start_loopback("tests.recorder", "/recorded")
+    yield base_url
     process.kill()
     process.wait()
