@@ -25,6 +25,10 @@ import openai
 OPEN_CLIENTS: list[openai.OpenAI] = []
 
 
+# Requests that must reach a model, never the cache (and leave nothing in it).
+NO_STORE = {"cache-control": "no-store"}
+
+
 def sdk(base_url: str, api_key: str = "x") -> openai.OpenAI:
     """The stock `openai` client pointed at a daemon, closed after the test."""
     client = openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0)

@@ -11,9 +11,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
 
-from tests.serving import start_loopback
+from tests.serving import NO_STORE, Server, start_loopback
 
 CACHE_KEY = "appliance/compat"
 
@@ -57,3 +58,13 @@ def recorder() -> Iterator[str]:
     yield base_url
     process.kill()
     process.wait()
+
+
+@pytest.fixture(scope="module")
+def no_store_client(local_server: Server) -> Iterator[openai.OpenAI]:
+    """The stock `openai` client on the local daemon, every request `no-store`: each one
+    reaches the model (no cache hit from an earlier test) and leaves nothing cached."""
+    with openai.OpenAI(
+        base_url=local_server.base_url, api_key="x", max_retries=0, default_headers=NO_STORE
+    ) as sdk:
+        yield sdk

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from tests.serving import Server
+from tests.serving import NO_STORE, Server
 
 WEATHER = {
     "type": "function",
@@ -44,20 +43,11 @@ ADD = {
     },
 }
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
-NO_STORE = {"cache-control": "no-store"}
-
-
-@pytest.fixture(scope="module")
-def client(local_server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=local_server.base_url, api_key="x", max_retries=0, default_headers=NO_STORE
-    ) as sdk:
-        yield sdk
 
 
 @pytest.mark.compat("openai SDK", "tool loop (auto)", "local")
-def test_openai_tool_loop_on_the_local_tier(client: openai.OpenAI) -> None:
-    first = client.chat.completions.create(model="auto", messages=ASK, tools=[WEATHER])
+def test_openai_tool_loop_on_the_local_tier(no_store_client: openai.OpenAI) -> None:
+    first = no_store_client.chat.completions.create(model="auto", messages=ASK, tools=[WEATHER])
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.content is None
@@ -69,7 +59,7 @@ def test_openai_tool_loop_on_the_local_tier(client: openai.OpenAI) -> None:
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
         {"role": "tool", "tool_call_id": call.id, "content": '{"sky": "sunny", "temp_c": 21}'},
     ]
-    raw = client.chat.completions.with_raw_response.create(
+    raw = no_store_client.chat.completions.with_raw_response.create(
         model="auto", messages=messages, tools=[WEATHER], max_tokens=40
     )
     second = raw.parse()
@@ -80,8 +70,8 @@ def test_openai_tool_loop_on_the_local_tier(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.compat("openai SDK", "tool calls streamed (required)", "local")
-def test_required_tool_call_streams_as_deltas(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(
+def test_required_tool_call_streams_as_deltas(no_store_client: openai.OpenAI) -> None:
+    stream = no_store_client.chat.completions.create(
         model="auto",
         messages=[{"role": "user", "content": "Add 2 and 3."}],
         tools=[WEATHER, ADD],
@@ -110,8 +100,8 @@ def test_required_tool_call_streams_as_deltas(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.compat("openai SDK", "named tool_choice, parallel_tool_calls=false", "local")
-def test_named_tool_choice_gives_one_call_of_that_tool(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.create(
+def test_named_tool_choice_gives_one_call_of_that_tool(no_store_client: openai.OpenAI) -> None:
+    completion = no_store_client.chat.completions.create(
         model="auto",
         messages=[{"role": "user", "content": "Add 2 and 3."}],
         tools=[WEATHER, ADD],
@@ -125,8 +115,8 @@ def test_named_tool_choice_gives_one_call_of_that_tool(client: openai.OpenAI) ->
 
 
 @pytest.mark.compat("openai SDK", "tool_choice none", "local")
-def test_tool_choice_none_answers_in_text(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.create(
+def test_tool_choice_none_answers_in_text(no_store_client: openai.OpenAI) -> None:
+    completion = no_store_client.chat.completions.create(
         model="auto", messages=ASK, tools=[WEATHER], tool_choice="none", max_tokens=12
     )
     assert completion.choices[0].message.content
@@ -134,9 +124,9 @@ def test_tool_choice_none_answers_in_text(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.compat("openai SDK", "logprobs + top_logprobs (stream and not)", "local")
-def test_logprobs_on_the_local_tier(client: openai.OpenAI) -> None:
+def test_logprobs_on_the_local_tier(no_store_client: openai.OpenAI) -> None:
     prompt = [{"role": "user", "content": "Name a colour."}]
-    whole = client.chat.completions.create(
+    whole = no_store_client.chat.completions.create(
         model="auto", messages=prompt, max_tokens=6, temperature=0, logprobs=True, top_logprobs=3
     )
     scored = whole.choices[0].logprobs.content  # type: ignore[union-attr]
@@ -147,7 +137,7 @@ def test_logprobs_on_the_local_tier(client: openai.OpenAI) -> None:
         assert token.top_logprobs[0].logprob >= token.logprob - 1e-9
         assert bytes(token.bytes or []).decode() == token.token
     chunks = list(
-        client.chat.completions.create(
+        no_store_client.chat.completions.create(
             model="auto",
             messages=prompt,
             max_tokens=6,
@@ -164,21 +154,25 @@ def test_logprobs_on_the_local_tier(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.compat("openai SDK", "context overflow is a 400, not a tier failure", "local")
-def test_a_prompt_over_the_context_window_is_a_client_error(client: openai.OpenAI) -> None:
+def test_a_prompt_over_the_context_window_is_a_client_error(no_store_client: openai.OpenAI) -> None:
     huge = [{"role": "user", "content": "word " * 6000}]
     for _ in range(4):  # more than the circuit's failures_to_open
         with pytest.raises(openai.BadRequestError) as caught:
-            client.chat.completions.create(model="auto", messages=huge, max_tokens=4)
+            no_store_client.chat.completions.create(model="auto", messages=huge, max_tokens=4)
         assert caught.value.code == "context_length_exceeded"
-    ok = client.chat.completions.with_raw_response.create(model="auto", messages=ASK, max_tokens=3)
+    ok = no_store_client.chat.completions.with_raw_response.create(
+        model="auto", messages=ASK, max_tokens=3
+    )
     assert ok.headers["x-appliance-tier"] == "local"  # the circuit did not open
 
 
 @pytest.mark.compat("openai SDK", "x-request-id = body id", "local")
-def test_request_id_is_the_body_id(client: openai.OpenAI) -> None:
-    raw = client.chat.completions.with_raw_response.create(model="auto", messages=ASK, max_tokens=2)
+def test_request_id_is_the_body_id(no_store_client: openai.OpenAI) -> None:
+    raw = no_store_client.chat.completions.with_raw_response.create(
+        model="auto", messages=ASK, max_tokens=2
+    )
     assert raw.headers["x-request-id"] == raw.parse().id
-    with client.chat.completions.with_streaming_response.create(
+    with no_store_client.chat.completions.with_streaming_response.create(
         model="auto", messages=ASK, max_tokens=2, stream=True
     ) as response:
         ids = {
@@ -187,7 +181,9 @@ def test_request_id_is_the_body_id(client: openai.OpenAI) -> None:
             if line[5:].strip()[:1] == "{"
         }
         assert ids == {response.headers["x-request-id"]}
-    text = client.completions.with_raw_response.create(model="auto", prompt="Once", max_tokens=2)
+    text = no_store_client.completions.with_raw_response.create(
+        model="auto", prompt="Once", max_tokens=2
+    )
     assert text.headers["x-request-id"] == text.parse().id
 
 

@@ -4,7 +4,6 @@ against a live daemon on the local tier."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -22,20 +21,11 @@ WEATHER = {
         "required": ["city"],
     },
 }
-NO_STORE = {"cache-control": "no-store"}
-
-
-@pytest.fixture(scope="module")
-def client(local_server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=local_server.base_url, api_key="x", max_retries=0, default_headers=NO_STORE
-    ) as sdk:
-        yield sdk
 
 
 @pytest.mark.compat("openai SDK", "Responses: create, previous_response_id", "local")
-def test_create_and_continue_a_response(client: openai.OpenAI) -> None:
-    raw = client.responses.with_raw_response.create(
+def test_create_and_continue_a_response(no_store_client: openai.OpenAI) -> None:
+    raw = no_store_client.responses.with_raw_response.create(
         model="auto", input="Say hello.", instructions="Be brief.", max_output_tokens=16
     )
     first = raw.parse()
@@ -43,18 +33,20 @@ def test_create_and_continue_a_response(client: openai.OpenAI) -> None:
     assert first.object == "response" and first.status in ("completed", "incomplete")
     assert first.output_text
     assert first.usage is not None and first.usage.output_tokens > 0
-    second = client.responses.create(
+    second = no_store_client.responses.create(
         model="auto", input="Again, please.", previous_response_id=first.id, max_output_tokens=8
     )
     assert second.previous_response_id == first.id and second.output_text
-    assert client.responses.retrieve(first.id).output_text == first.output_text
+    assert no_store_client.responses.retrieve(first.id).output_text == first.output_text
     with pytest.raises(openai.BadRequestError):
-        client.responses.create(model="auto", input="x", previous_response_id="resp_gone")
+        no_store_client.responses.create(model="auto", input="x", previous_response_id="resp_gone")
 
 
 @pytest.mark.compat("openai SDK", "Responses: stream events", "local")
-def test_stream_events_in_order(client: openai.OpenAI) -> None:
-    with client.responses.stream(model="auto", input="Name a colour.", max_output_tokens=12) as s:
+def test_stream_events_in_order(no_store_client: openai.OpenAI) -> None:
+    with no_store_client.responses.stream(
+        model="auto", input="Name a colour.", max_output_tokens=12
+    ) as s:
         events = list(s)
     kinds = [event.type for event in events]
     assert kinds[:2] == ["response.created", "response.in_progress"]
@@ -76,8 +68,8 @@ def test_stream_events_in_order(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.compat("openai SDK", "Responses: function tool loop (stream)", "local")
-def test_function_tool_round_trip(client: openai.OpenAI) -> None:
-    with client.responses.stream(
+def test_function_tool_round_trip(no_store_client: openai.OpenAI) -> None:
+    with no_store_client.responses.stream(
         model="auto", input="What is the weather in Paris?", tools=[WEATHER]
     ) as s:
         kinds = [event.type for event in s]
@@ -86,7 +78,7 @@ def test_function_tool_round_trip(client: openai.OpenAI) -> None:
     assert "response.function_call_arguments.done" in kinds
     call = next(item for item in first.output if item.type == "function_call")
     assert call.name == "get_weather" and isinstance(json.loads(call.arguments), dict)
-    answer = client.responses.create(
+    answer = no_store_client.responses.create(
         model="auto",
         previous_response_id=first.id,
         tools=[WEATHER],
