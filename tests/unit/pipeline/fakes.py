@@ -203,6 +203,10 @@ class Rig:
         """(tier, status, cache) of every ledger row, oldest first."""
         return [(r.tier, r.status, r.cache) for r in self.ledger.rows()]
 
+    def close(self) -> None:
+        self.pipeline.cache.close()
+        self.ledger.close()
+
 
 def make_rig(
     tmp_path: Path,

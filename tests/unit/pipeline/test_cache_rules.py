@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,15 +11,7 @@ from appliance.pipeline import RequestContext
 from appliance.pipeline.chat import ChatReply
 from appliance.schemas import ChatCompletionRequest, ChatMessage
 from appliance.security.keys import Client
-from tests.unit.pipeline.fakes import Rig, Script, make_rig
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    made = make_rig(tmp_path)
-    yield made
-    made.pipeline.cache.close()
-    made.ledger.close()
+from tests.unit.pipeline.fakes import Rig, Script
 
 
 async def ask(

@@ -4,7 +4,7 @@ cache, ledger and billing are the real ones on a temp dir."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,6 @@ from appliance.security.keys import Client
 from tests.unit.pipeline.fakes import FAULTS, Rig, Script, make_rig
 
 MODES = ["chat", "chat-stream", "text", "text-stream"]
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    made = make_rig(tmp_path)
-    yield made
-    made.pipeline.cache.close()
-    made.ledger.close()
 
 
 def _chat(stream: bool = False, **fields: Any) -> ChatCompletionRequest:

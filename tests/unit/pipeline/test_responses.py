@@ -22,8 +22,7 @@ from tests.unit.pipeline.fakes import Rig, Script, make_rig
 def rig(tmp_path: Path) -> Iterator[Rig]:
     made = make_rig(tmp_path, n_tiers=1)
     yield made
-    made.pipeline.cache.close()
-    made.ledger.close()
+    made.close()
 
 
 def responses_request(**fields: Any) -> ResponsesRequest:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import msgspec
 import pytest
 
@@ -12,17 +9,9 @@ from appliance.errors import InvalidRequest
 from appliance.pipeline.parts import readers_only
 from appliance.router.planner import Plan
 from appliance.schemas import ChatCompletionRequest, ChatMessage
-from tests.unit.pipeline.fakes import Rig, make_rig
+from tests.unit.pipeline.fakes import Rig
 
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    made = make_rig(tmp_path)
-    yield made
-    made.pipeline.cache.close()
-    made.ledger.close()
 
 
 def with_vision(rig: Rig, *flags: bool) -> None:
