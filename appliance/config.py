@@ -322,6 +322,11 @@ def _validate_fleet(fleet: FleetConfig) -> None:
         raise ConfigError("config: fleet: stream_max_len must be >= 100 and queue_max >= 1")
 
 
+def quality_target_problem(value: float) -> str | None:
+    """What is wrong with a quality target (a share of all-frontier quality), or None."""
+    return None if 0.5 <= value <= 1.0 else "quality_target: expected a share in [0.5, 1]"
+
+
 def _validate_router(router: RouterConfig, n_tiers: int) -> None:
     if router.cut_points is not None:
         points = router.cut_points
@@ -345,8 +350,8 @@ def _validate_router(router: RouterConfig, n_tiers: int) -> None:
             raise ConfigError("config: router.target_shares: must be >= 0 and sum to 1")
         if router.cut_points is not None:
             raise ConfigError("config: router: set cut_points or target_shares, not both")
-    if not 0.5 <= router.quality_target <= 1.0:
-        raise ConfigError("config: router.quality_target: expected a share in [0.5, 1]")
+    if (problem := quality_target_problem(router.quality_target)) is not None:
+        raise ConfigError(f"config: router.{problem}")
 
 
 def _format_decode_error(exc: msgspec.ValidationError) -> str:

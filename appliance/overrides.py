@@ -56,6 +56,9 @@ def apply_patch(config: Config, patch: ConfigPatch) -> Config:
     return updated
 
 
+_ROUTING_MODES = frozenset({"cut_points", "target_shares", "quality_target"})
+
+
 def merge(saved: dict[str, Any], patch: ConfigPatch) -> dict[str, Any]:
     """Accumulate patches: later values win; tier switches merge per tier."""
     merged = dict(saved)
@@ -66,9 +69,8 @@ def merge(saved: dict[str, Any], patch: ConfigPatch) -> dict[str, Any]:
             merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value
-        # The three ways to route replace each other.
-        for other in {"cut_points", "target_shares", "quality_target"} - {key}:
-            if key in ("cut_points", "target_shares", "quality_target"):
+        if key in _ROUTING_MODES:  # the three ways to route replace each other
+            for other in _ROUTING_MODES - {key}:
                 merged.pop(other, None)
     return merged
 

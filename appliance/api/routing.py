@@ -8,6 +8,7 @@ tier costs from the price table. Applying a change is `PATCH /admin/config`.
 from __future__ import annotations
 
 from appliance.admin.messages import CurvePoint, RoutingPreview
+from appliance.config import quality_target_problem
 from appliance.errors import InvalidRequest, NotFound
 from appliance.router.calibration import (
     QualityCurve,
@@ -38,8 +39,8 @@ def preview(
         if quality_target is None:
             cut_points = list(runtime.policy.cut_points().values)
         else:
-            if not 0.5 <= quality_target <= 1.0:
-                raise InvalidRequest("quality_target: expected a share in [0.5, 1]")
+            if (problem := quality_target_problem(quality_target)) is not None:
+                raise InvalidRequest(problem)
             cut_points = cut_points_for_quality(curve, quality_target, n_tiers)
     if len(cut_points) != n_tiers - 1:
         raise InvalidRequest(f"cut_points: {n_tiers} tiers need {n_tiers - 1} cut points")
