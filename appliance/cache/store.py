@@ -14,7 +14,6 @@ always agree on what exists.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,7 @@ class Flag(msgspec.Struct):
 _ENTRY = "e"
 _FLAG = "f"
 _EXACT = "x"
+_KEY_MEMO = 65536  # serialised keys kept per store (a few MB)
 _EPOCH = "meta:epoch"
 _GENERATION = "meta:generation"
 
@@ -67,16 +67,22 @@ class _KeyMemoDisk(diskcache.Disk):  # type: ignore[misc]
 
     Our keys are tuples, which diskcache pickles and runs through `pickletools.optimize` on
     every get: a fifth of a semantic lookup's time. The bytes are the same (so existing
-    caches read as before); a hot entry's key is just not pickled again."""
+    caches read as before); a hot entry's key is just not pickled again. The memo is this
+    store's own and starts over when full (dict operations are atomic: readers may share it)."""
 
-    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one Disk per store, kept for its life
-    def _put_tuple(self, key: tuple[Any, ...]) -> tuple[Any, bool]:
-        return super().put(key)  # type: ignore[no-any-return]
+    def __init__(self, directory: str, **settings: Any) -> None:
+        super().__init__(directory, **settings)
+        self._keys: dict[tuple[Any, ...], tuple[Any, bool]] = {}
 
     def put(self, key: Any) -> tuple[Any, bool]:
-        if type(key) is tuple:
-            return self._put_tuple(key)
-        return super().put(key)  # type: ignore[no-any-return]
+        if type(key) is not tuple:
+            return super().put(key)  # type: ignore[no-any-return]
+        found = self._keys.get(key)
+        if found is None:
+            if len(self._keys) >= _KEY_MEMO:
+                self._keys.clear()
+            found = self._keys[key] = super().put(key)
+        return found
 
 
 class EntryStore:
