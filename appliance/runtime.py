@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 import signal
@@ -243,10 +244,10 @@ class Runtime:
         self._install(config, policy)
         return config
 
-    @property
+    @functools.cached_property
     def curve(self) -> QualityCurve | None:
         """The shipped router's quality/cost curve (admin previews, the TUI); None for a
-        model trained without one."""
+        model trained without one. Read once: the model is loaded once per process."""
         return QualityCurve.optional(self.classifier.metadata)
 
     def _install(self, config: Config, policy: RoutingPolicy) -> None:
