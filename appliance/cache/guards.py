@@ -19,6 +19,7 @@ decide the answer. Each guard is a general rule, not a list fitted to the dev pa
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Protocol
 
 from appliance.cache import lexicon
@@ -192,10 +193,26 @@ def check(query_text: str, candidate_text: str, config: GuardConfig) -> str | No
     """The name of the first guard that blocks serving `candidate_text` for `query_text`."""
     if query_text == candidate_text:
         return None
-    if config.guard_numbers and numbers(query_text) != numbers(candidate_text):
+    return _check(
+        query_text,
+        candidate_text,
+        config.guard_numbers,
+        config.guard_negation,
+        config.guard_entities,
+    )
+
+
+# A popular question asked again in the same words meets the same candidates: its verdicts
+# are remembered (a pure function of the two texts and the guards on), which is a third of
+# a repeated semantic hit's CPU. Bounded: only texts inside the encoder's window get here.
+@lru_cache(maxsize=4096)
+def _check(
+    query_text: str, candidate_text: str, on_numbers: bool, on_negation: bool, on_entities: bool
+) -> str | None:
+    if on_numbers and numbers(query_text) != numbers(candidate_text):
         return "numbers"
-    if config.guard_negation and polarity_conflict(query_text, candidate_text):
+    if on_negation and polarity_conflict(query_text, candidate_text):
         return "negation"
-    if config.guard_entities and entity_conflict(query_text, candidate_text):
+    if on_entities and entity_conflict(query_text, candidate_text):
         return "entities"
     return None

@@ -17,6 +17,7 @@ words (tens of microseconds per candidate), never an LLM call and never leaves t
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -62,7 +63,8 @@ class VerifyPolicy:
 
 
 class Verifier:
-    """Stateless after loading, so safe from any thread."""
+    """Read-only after loading, so safe from any thread (its memo is an `lru_cache`, which
+    is thread-safe)."""
 
     def __init__(self, model_path: Path | None = None) -> None:
         self.model_path = Path(model_path or default_model_path())
@@ -74,6 +76,9 @@ class Verifier:
             )
         self._weights = [float(w) for w in model["weights"]]
         self._bias = float(model["bias"])
+        # The same wording asked again meets the same candidates at the same cosine (its
+        # vector comes from the embedding memo): the alignment is half a semantic hit's CPU.
+        self._probability = functools.lru_cache(maxsize=4096)(self._compute)
 
     def score(self, query: str, candidates: list[str], similarities: Sequence[float]) -> np.ndarray:
         """P(same answer) for `query` against each candidate (stored text), given each
@@ -86,8 +91,11 @@ class Verifier:
         """P(same answer) for each (stored, asked) pair with its cosine."""
         out = np.zeros(len(pairs), dtype=np.float32)
         for i, ((stored, asked), cosine) in enumerate(zip(pairs, similarities, strict=True)):
-            z = self._bias + sum(
-                w * x for w, x in zip(self._weights, features(stored, asked, cosine), strict=True)
-            )
-            out[i] = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+            out[i] = self._probability(stored, asked, float(cosine))
         return out
+
+    def _compute(self, stored: str, asked: str, cosine: float) -> float:
+        z = self._bias + sum(
+            w * x for w, x in zip(self._weights, features(stored, asked, cosine), strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

@@ -11,6 +11,7 @@ ships with fixed padding to 128, which makes every short query cost as much as a
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ MAX_TOKENS = 256
 # the full 256-token window (~150 MB), 64 at 64 tokens; short questions batch up to RUN_ROWS.
 RUN_ATTENTION = 4 * MAX_TOKENS * MAX_TOKENS
 RUN_ROWS = 64
+# `sees_whole` is asked of every semantic candidate's text on every lookup; the answers for
+# texts up to this many characters are remembered (longer ones are rare and re-counted).
+_MEMO_CHARS = 4096
 _TOKENIZER = Path(__file__).resolve().parents[2] / "models" / "encoder" / "tokenizer.json"
 
 
@@ -76,6 +80,7 @@ class Encoder:
             providers=providers(ort.get_available_providers()),
         )
         self.device = "cuda" if "CUDAExecutionProvider" in self._session.get_providers() else "cpu"
+        self._fits = functools.lru_cache(maxsize=4096)(self._count_fits)
 
     def count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=False).ids)
@@ -83,6 +88,9 @@ class Encoder:
     def sees_whole(self, text: str) -> bool:
         """Whether the vector covers all of `text`: beyond MAX_TOKENS word pieces the tail is
         cut off, and two texts that differ only there would get the same vector."""
+        return self._fits(text) if len(text) <= _MEMO_CHARS else self._count_fits(text)
+
+    def _count_fits(self, text: str) -> bool:
         return self.count_tokens(text) + 2 <= MAX_TOKENS
 
     def encode(self, texts: list[str]) -> np.ndarray:

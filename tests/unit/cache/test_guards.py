@@ -93,3 +93,13 @@ def test_numbers_are_compared_as_values_not_formatting() -> None:
     assert guards.numbers("It costs 1,000 dollars") == guards.numbers("It costs 1000 dollars")
     assert guards.numbers("order 007") == guards.numbers("order 7")
     assert guards.numbers("list 1,2,3") == ["1", "2", "3"]
+
+
+def test_remembered_verdicts_follow_the_guards_switched_on() -> None:
+    """Verdicts are remembered per text pair: switching a guard off live must still change
+    the verdict for a pair already judged (the memo is keyed by the guards too)."""
+    query, candidate = "Where is order 48213?", "Where is order 48231?"
+    assert guards.check(query, candidate, ON) == "numbers"
+    assert guards.check(query, candidate, ON) == "numbers"  # from the memo
+    assert guards.check(query, candidate, CacheConfig(guard_numbers=False)) is None
+    assert guards.check(query, candidate, ON) == "numbers"

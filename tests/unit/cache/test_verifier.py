@@ -86,3 +86,16 @@ def test_policy_reads_config_keys_and_falls_back_to_defaults() -> None:
     assert (policy.candidate_threshold, policy.verifier_threshold) == (0.7, 0.9)
     assert policy.max_candidates == 1  # never zero: a candidate above the cosine is verified
     assert VerifyPolicy.from_config(object()) == VerifyPolicy()
+
+
+def test_a_remembered_score_is_the_score_of_that_pair_and_cosine(verifier: Verifier) -> None:
+    """Repeated wordings are scored from a memo: it must give what a fresh computation gives,
+    and a different cosine for the same texts is a different score, not a remembered one."""
+    query, stored = "How can I reset my password?", "How do I reset my password?"
+    fresh = Verifier()
+    first = verifier.score(query, [stored], [0.93])[0]
+    assert verifier.score(query, [stored], [0.93])[0] == first
+    assert fresh.score(query, [stored], [0.93])[0] == pytest.approx(first, abs=1e-7)
+    lower = verifier.score(query, [stored], [0.61])[0]
+    assert lower == pytest.approx(fresh.score(query, [stored], [0.61])[0], abs=1e-7)
+    assert lower < first
