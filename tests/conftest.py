@@ -33,6 +33,16 @@ def _factory(tmp: pytest.TempPathFactory, servers: list[Server]) -> ServerFactor
     return start
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What the code under test keeps in the user's cache dir (replay's vector memo) goes to
+    a temp dir, never the home of whoever runs the suite."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="module")
 def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
     """Start real appliances for one test module; they are stopped when the module ends, so

@@ -12,6 +12,7 @@ ships with fixed padding to 128, which makes every short query cost as much as a
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ class Encoder:
         threads: int = 0,
     ) -> None:
         path = str(tokenizer_path or default_tokenizer_path())
+        self._files = (Path(model_path or default_model_path()), Path(path))
         self._tokenizer = Tokenizer.from_file(path)
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
@@ -75,12 +77,21 @@ class Encoder:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(
-            str(model_path or default_model_path()),
+            str(self._files[0]),
             opts,
             providers=providers(ort.get_available_providers()),
         )
         self.device = "cuda" if "CUDAExecutionProvider" in self._session.get_providers() else "cpu"
         self._fits = functools.lru_cache(maxsize=4096)(self._count_fits)
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """What the vectors depend on: the model's and the tokenizer's bytes, the window and
+        onnxruntime's version. Vectors kept beyond this process are keyed by it."""
+        digest = hashlib.sha256(f"{MAX_TOKENS}|{ort.__version__}".encode())
+        for path in self._files:
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:32]
 
     def count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=False).ids)

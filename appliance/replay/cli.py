@@ -105,6 +105,19 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="encoder sessions embedding in parallel, one thread each (default 2, at most "
         "the CPU count)",
     )
+    replay.add_argument(
+        "--vector-cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the vectors of replayed texts are kept, so the next replay of the same "
+        "log does not embed them again (default $XDG_CACHE_HOME/appliance/replay-vectors)",
+    )
+    replay.add_argument(
+        "--no-vector-cache",
+        action="store_true",
+        help="embed every text and keep no vectors on disk",
+    )
     replay.add_argument("--router-dir", type=Path, default=None, help="router model directory")
     replay.add_argument("--json", action="store_true", help="machine-readable output")
     replay.add_argument("--no-progress", action="store_true")
@@ -201,7 +214,14 @@ def _run(args: argparse.Namespace) -> int:
     scorer = _load_router(args.router_dir) if len(config.tiers) > 1 else None
     workers = max(1, min(args.embed_workers, os.cpu_count() or 1))
     encoders = [Encoder(threads=1) for _ in range(workers)]
-    sim = simulate.build(contents.records, config, encoders, scorer, args.baseline_model, bar)
+    memo = _vector_memo(args, encoders[0])
+    try:
+        sim = simulate.build(
+            contents.records, config, encoders, scorer, args.baseline_model, bar, memo
+        )
+    finally:
+        if memo is not None:
+            memo.close()
     summary = simulate.simulate(sim, bar, args.days)
     rows = sweep.sweep(sim, thresholds, shares_down, args.days, bar) if args.sweep else None
     executed: dict[str, Any] | None = None
@@ -235,6 +255,23 @@ def _run(args: argparse.Namespace) -> int:
 
         print(render_execute(executed))
     return 0
+
+
+def _vector_memo(args: argparse.Namespace, encoder: Any) -> Any:
+    from appliance.replay.vectors import VectorMemo, default_directory
+
+    if args.no_vector_cache:
+        return None
+    directory = args.vector_cache or default_directory()
+    try:
+        return VectorMemo(directory, encoder.identity, encoder.dim)
+    except OSError as exc:
+        # A read-only home must not stop an audit: it only runs slower.
+        print(
+            f"replay: vector cache {directory} unusable ({exc}); embedding every text",
+            file=sys.stderr,
+        )
+        return None
 
 
 def _load_router(directory: Path | None) -> Any:

@@ -95,10 +95,11 @@ def render(summary: Summary, *, source: str, fmt: str, malformed: list[Malformed
         )
     rate = s.requests / s.elapsed_s if s.elapsed_s else 0.0
     rest = s.elapsed_s - s.embed_s
+    remembered = f" ({s.remembered_texts:,} from earlier replays)" if s.remembered_texts else ""
     lines.append(
         f"Throughput    {s.requests:,} requests in {s.elapsed_s:.1f} s ({rate:,.0f} requests/s): "
-        f"embedding {s.distinct_texts:,} distinct texts {s.embed_s:.1f} s, everything else "
-        f"{rest:.1f} s ({s.requests / rest if rest > 0 else 0:,.0f} requests/s)"
+        f"embedding {s.distinct_texts:,} distinct texts{remembered} {s.embed_s:.1f} s, "
+        f"everything else {rest:.1f} s ({s.requests / rest if rest > 0 else 0:,.0f} requests/s)"
     )
     lines.append(f"Prices        as of {s.price_date} (shipped table + config overrides)")
     if s.router:
@@ -190,6 +191,7 @@ def to_json(
             "router": s.router or None,
             "elapsed_s": s.elapsed_s,
             "embed_s": s.embed_s,
+            "remembered_texts": s.remembered_texts,
             "distinct_texts": s.distinct_texts,
             "requests_per_s": s.requests / s.elapsed_s if s.elapsed_s else None,
             "notes": s.notes,

@@ -39,6 +39,7 @@ from appliance.config import CacheConfig, Config, Price
 from appliance.ledger.prices import PriceTable, baseline_tier
 from appliance.replay.reader import LogRecord
 from appliance.replay.summary import Summary, summarise
+from appliance.replay.vectors import VectorMemo
 from appliance.router import policy
 from appliance.router.calibration import QualityCurve
 from appliance.router.planner import cascade
@@ -101,6 +102,7 @@ class Simulation:
     build_s: float = 0.0  # keys, token counts, embeddings, scores
     embed_s: float = 0.0  # the embeddings alone
     distinct_texts: int = 0
+    remembered_texts: int = 0  # of those, read from the vector memo of an earlier replay
     # The encoder's window test, so the scratch cache refuses semantic matches on texts longer
     # than the encoder sees, exactly as the live cache does.
     sees_whole: Callable[[str], bool] | None = None
@@ -171,17 +173,25 @@ def prepare(
 
 
 def embed_all(
-    texts: list[str], encoders: Sequence[Embedder], progress: Progress | None = None
-) -> np.ndarray:
-    """Vectors in input order. Each distinct text is embedded once, and batches hold texts of
-    similar length, because padding to the longest text in a batch is most of the cost.
+    texts: list[str],
+    encoders: Sequence[Embedder],
+    progress: Progress | None = None,
+    memo: VectorMemo | None = None,
+) -> tuple[np.ndarray, int]:
+    """Vectors in input order, and how many distinct texts came from `memo`. Each distinct
+    text is embedded once, and batches hold texts of similar length, because padding to the
+    longest text in a batch is most of the cost.
 
     Several encoders (one onnxruntime thread each) work on interleaved batches in threads:
     onnxruntime releases the GIL, and on 2 cores two one-thread sessions embedded ~20-50% more
     texts per second than one two-thread session (less time lost synchronising threads)."""
     unique = list(dict.fromkeys(texts))
     vectors = np.zeros((len(unique), 384), dtype=np.float32)
-    order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
+    remembered = memo.recall(unique) if memo is not None else {}
+    for i, vector in remembered.items():
+        vectors[i] = vector
+    missing = [i for i in range(len(unique)) if i not in remembered]
+    order = sorted(missing, key=lambda i: len(unique[i]))
     batches = [order[s : s + _EMBED_BATCH] for s in range(0, len(order), _EMBED_BATCH)]
     lock = threading.Lock()
     done = 0
@@ -193,15 +203,17 @@ def embed_all(
             with lock:
                 done += len(batch)
                 if progress is not None:
-                    progress("embedding", done, len(unique))
+                    progress("embedding", done, len(missing))
 
     if len(encoders) == 1:
         work(0)
     else:
         with ThreadPoolExecutor(len(encoders), thread_name_prefix="replay-embed") as pool:
             list(pool.map(work, range(len(encoders))))
+    if memo is not None and missing:
+        memo.remember([unique[i] for i in missing], vectors[missing])
     position = {text: i for i, text in enumerate(unique)}
-    return vectors[[position[t] for t in texts]] if texts else vectors
+    return (vectors[[position[t] for t in texts]] if texts else vectors), len(remembered)
 
 
 def score_all(vectors: np.ndarray, texts: list[str], scorer: Scorer) -> np.ndarray:
@@ -219,9 +231,11 @@ def build(
     scorer: Scorer | None,
     baseline_model: str | None = None,
     progress: Progress | None = None,
+    memo: VectorMemo | None = None,
 ) -> Simulation:
     """Run the knob-independent stages: keys, token counts, embeddings, router scores.
-    `encoder` may be several (see `embed_all`); the first also counts tokens."""
+    `encoder` may be several (see `embed_all`); the first also counts tokens. `memo` holds
+    the vectors of earlier replays (read first, then given the new ones)."""
     encoders = list(encoder) if isinstance(encoder, Sequence) else [encoder]
     prices = PriceTable.for_config(config)
     forced = bool(baseline_model)
@@ -241,7 +255,7 @@ def build(
     prepared = prepare(records, config, prices, baseline, forced, encoders[0].count_tokens)
     texts = [p.key.text for p in prepared]
     embedding = time.perf_counter()
-    vectors = embed_all(texts, encoders, progress)
+    vectors, remembered = embed_all(texts, encoders, progress, memo)
     embed_s = time.perf_counter() - embedding
     scores = score_all(vectors, texts, scorer) if len(config.tiers) > 1 and scorer else None
     return Simulation(
@@ -257,6 +271,7 @@ def build(
         build_s=time.perf_counter() - started,
         embed_s=embed_s,
         distinct_texts=len(set(texts)),
+        remembered_texts=remembered,
         sees_whole=encoders[0].sees_whole,
     )
 
@@ -359,6 +374,7 @@ def simulate(
     summary = summarise(sim, cache, tiers, cuts, days)
     summary.elapsed_s = sim.build_s + time.perf_counter() - started
     summary.embed_s, summary.distinct_texts = sim.embed_s, sim.distinct_texts
+    summary.remembered_texts = sim.remembered_texts
     if sim.metadata is not None:
         meta = sim.metadata
         summary.router = f"{meta.get('version', '?')} (trained {meta.get('trained', '?')})"

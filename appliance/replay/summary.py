@@ -63,6 +63,7 @@ class Summary:
     elapsed_s: float = 0.0
     embed_s: float = 0.0
     distinct_texts: int = 0
+    remembered_texts: int = 0  # distinct texts whose vectors an earlier replay left
     router: str = ""  # the router model's version and training date, when one was used
     cache_rule: str = "cosine"  # what `threshold` is: "verifier" bar or "cosine" similarity
     notes: list[str] = field(default_factory=list)

@@ -165,3 +165,21 @@ def test_execute_runs_the_tier_1_share_on_the_local_model(
     assert isinstance(executed, dict)
     assert (executed["tier"], executed["executed"], executed["errors"]) == ("local", 1, [])
     assert 1 <= executed["completion_tokens"]["max"] <= 4
+
+
+def test_a_second_replay_of_a_log_embeds_nothing_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "traffic.jsonl"
+    log.write_text(
+        "\n".join(line(f"What is the capital of country number {i}?", i) for i in range(5)) + "\n"
+    )
+    vectors = tmp_path / "vectors"
+    argv = (str(log), "--config", config_file(tmp_path), "--vector-cache", str(vectors))
+    first = replay_json(capsys, *argv)
+    second = replay_json(capsys, *argv)
+    assert (first["distinct_texts"], first["remembered_texts"]) == (5, 0)
+    assert (second["distinct_texts"], second["remembered_texts"]) == (5, 5)
+    assert second["savings_pct"] == first["savings_pct"]
+    off = replay_json(capsys, *argv, "--no-vector-cache")
+    assert off["remembered_texts"] == 0

@@ -17,6 +17,7 @@ from appliance.replay.cli import preset_tiers
 from appliance.replay.reader import LogRecord
 from appliance.replay.summary import Summary
 from appliance.replay.sweep import sweep
+from appliance.replay.vectors import VectorMemo
 from appliance.router.classifier import DEFAULT_MODEL_DIR
 from appliance.schemas import ChatCompletionRequest, ChatMessage
 
@@ -236,7 +237,48 @@ def test_the_scratch_cache_leaves_no_files_behind(encoder: Encoder, tmp_path: Pa
 
 def test_parallel_embedding_matches_one_encoder(encoder: Encoder) -> None:
     texts = [f"question {i} " + "word " * (i % 13) for i in range(70)] + ["question 1 word "]
-    one = simulate.embed_all(texts, [encoder])
-    two = simulate.embed_all(texts, [encoder, encoder])
+    one, _ = simulate.embed_all(texts, [encoder])
+    two, _ = simulate.embed_all(texts, [encoder, encoder])
     assert one.shape == (71, 384)
     np.testing.assert_allclose(one, two, atol=1e-6)
+
+
+class CountingEncoder:
+    """The real encoder, counting the texts it is given (a test of what is not re-embedded)."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.inner, self.encoded = encoder, 0
+        self.count_tokens, self.sees_whole = encoder.count_tokens, encoder.sees_whole
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.encoded += len(texts)
+        return self.inner.encode(texts)
+
+
+def test_a_second_replay_reads_its_vectors_from_the_memo(encoder: Encoder, tmp_path: Path) -> None:
+    texts = ["How do I reset my password?", "What is the capital of Peru?"] * 3
+    counting = CountingEncoder(encoder)
+    memo = VectorMemo(tmp_path / "vectors", encoder.identity, encoder.dim)
+    try:
+        first, remembered = simulate.embed_all(texts, [counting], memo=memo)
+        assert (remembered, counting.encoded) == (0, 2)
+        more = [*texts, "A new question"]
+        second, remembered = simulate.embed_all(more, [counting], memo=memo)
+        assert (remembered, counting.encoded) == (2, 3)  # only the new text was embedded
+        np.testing.assert_array_equal(second[: len(texts)], first)
+        np.testing.assert_allclose(second[-1], encoder.encode(["A new question"])[0], atol=1e-6)
+    finally:
+        memo.close()
+    assert (tmp_path / "vectors").stat().st_mode & 0o077 == 0  # prompt-derived: private
+
+
+def test_vectors_of_another_encoder_are_never_read(encoder: Encoder, tmp_path: Path) -> None:
+    texts = ["How do I reset my password?"]
+    memo = VectorMemo(tmp_path, encoder.identity, encoder.dim)
+    memo.remember(texts, np.ones((1, encoder.dim), dtype=np.float32))
+    memo.close()
+    other = VectorMemo(tmp_path, "another-model", encoder.dim)
+    try:
+        assert other.recall(texts) == {}
+    finally:
+        other.close()
