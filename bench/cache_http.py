@@ -141,7 +141,8 @@ async def memo_off(hits: int, concurrency: int, seconds: int) -> list[tuple[str,
         server.stop()
 
 
-async def main(hits: int, concurrency: int, seconds: int) -> None:
+async def measure(hits: int, concurrency: int, seconds: int) -> list[tuple[str, dict]]:
+    """Every row of the table: hits memo on, memo off, then the local-model baseline."""
     server = start_appliance()
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
@@ -187,7 +188,11 @@ async def main(hits: int, concurrency: int, seconds: int) -> None:
     finally:
         server.stop()
     rows[-1:-1] = await memo_off(hits, concurrency, seconds)
-    print(table(rows))
+    return rows
+
+
+async def main(hits: int, concurrency: int, seconds: int) -> None:
+    print(table(await measure(hits, concurrency, seconds)))
 
 
 if __name__ == "__main__":

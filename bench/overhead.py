@@ -75,7 +75,8 @@ async def measure(base_url: str, requests: int) -> Sample:
         return await drive(call, requests, 1)
 
 
-def main(requests: int, litellm: str) -> None:
+def measure_rows(requests: int, litellm: str) -> list[tuple[str, Sample]]:
+    """Direct, through the appliance (cache off, cache on), through LiteLLM where installed."""
     port = free_port()
     upstream_process = subprocess.Popen(
         [sys.executable, "-m", "tests.faultserver", str(port)], cwd=ROOT
@@ -105,10 +106,20 @@ def main(requests: int, litellm: str) -> None:
         upstream_process.kill()
         if litellm_process is not None:
             litellm_process.kill()
-    print(table([(name, s.summary()) for name, s in rows]))
+    return rows
+
+
+def overheads(rows: list[tuple[str, Sample]]) -> dict[str, float]:
+    """p50 of each gateway row minus p50 of the direct row, in ms."""
     direct = percentile(sorted(rows[0][1].latencies_ms), 50)
-    for name, sample in rows[1:]:
-        print(f"overhead p50 {name}: {percentile(sorted(sample.latencies_ms), 50) - direct:.2f} ms")
+    return {name: percentile(sorted(s.latencies_ms), 50) - direct for name, s in rows[1:]}
+
+
+def main(requests: int, litellm: str) -> None:
+    rows = measure_rows(requests, litellm)
+    print(table([(name, s.summary()) for name, s in rows]))
+    for name, extra in overheads(rows).items():
+        print(f"overhead p50 {name}: {extra:.2f} ms")
 
 
 if __name__ == "__main__":
