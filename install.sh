@@ -261,6 +261,26 @@ make_vllm_venv() {
     "$venv/bin/python" -m pip install --quiet "vllm${VLLM_VERSION:+==$VLLM_VERSION}"
 }
 
+# use_gpu_encoder VENV: the cache's encoder on the GPU, through onnxruntime's CUDA build with
+# the CUDA and cuDNN libraries from PyPI (the gateway's unit already sees the nvidia devices:
+# gpu.conf). Best effort: if that build cannot be installed, the CPU build goes back and the
+# encoder runs on the CPU, as on a box without a GPU; the daemon logs which one it got.
+use_gpu_encoder() {
+    local python="$1/bin/python" version
+    version="$("$python" -c 'import importlib.metadata as m; print(m.version("onnxruntime"))' 2>/dev/null)" ||
+        version="$("$python" -c 'import importlib.metadata as m; print(m.version("onnxruntime-gpu"))')"
+    say "Putting the cache's encoder on the GPU (onnxruntime-gpu $version)"
+    # Both builds install the same `onnxruntime` package: never leave the two mixed.
+    "$python" -m pip uninstall --quiet --yes onnxruntime onnxruntime-gpu
+    # The same version as the CPU build, else the newest CUDA build pip offers.
+    if "$python" -m pip install --quiet "onnxruntime-gpu[cuda,cudnn]==$version" ||
+        "$python" -m pip install --quiet "onnxruntime-gpu[cuda,cudnn]"; then
+        return 0
+    fi
+    say "warning: onnxruntime-gpu did not install; the encoder stays on the CPU"
+    "$python" -m pip install --quiet "onnxruntime==$version"
+}
+
 make_admin_token() {
     local path="$1"
     (umask 077 && python3 -c 'import secrets;print(secrets.token_urlsafe(32))' >"$path")
@@ -497,7 +517,10 @@ install_system() {
         run make_venv "$(at "$VENV_DIR")" 1 "$(at "$APP_DIR")" ""
         # The service cannot write bytecode (ProtectSystem=strict): compile it now.
         run "$(at "$VENV_DIR")/bin/python" -m compileall -q "$(at "$APP_DIR")/appliance"
-        if [ "$HAVE_GPU" = 1 ]; then run make_vllm_venv "$(at "$VLLM_VENV_DIR")"; fi
+        if [ "$HAVE_GPU" = 1 ]; then
+            run use_gpu_encoder "$(at "$VENV_DIR")"
+            run make_vllm_venv "$(at "$VLLM_VENV_DIR")"
+        fi
     fi
 
     say "Configuration in $ETC_DIR"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,19 @@ def providers(available: list[str]) -> list[str]:
     return [p for p in ("CUDAExecutionProvider",) if p in available] + ["CPUExecutionProvider"]
 
 
+def _load_cuda_libraries() -> None:
+    """onnxruntime's CUDA build finds the CUDA and cuDNN libraries that pip installed (the
+    `nvidia-*` wheels install.sh brings) only once they are loaded; where they are missing or
+    do not load, the session starts on the CPU (onnxruntime falls back and we log the device)."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        preload(directory="")
+    except Exception as exc:  # a broken CUDA install must not stop the daemon: CPU it is
+        logging.getLogger("appliance.embedding").warning("CUDA libraries did not load: %s", exc)
+
+
 class Encoder:
     """Synchronous encoder; thread-safe (onnxruntime sessions allow concurrent `run`)."""
 
@@ -76,11 +90,10 @@ class Encoder:
         opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(self._files[0]),
-            opts,
-            providers=providers(ort.get_available_providers()),
-        )
+        offered = providers(ort.get_available_providers())
+        if "CUDAExecutionProvider" in offered:
+            _load_cuda_libraries()
+        self._session = ort.InferenceSession(str(self._files[0]), opts, providers=offered)
         self.device = "cuda" if "CUDAExecutionProvider" in self._session.get_providers() else "cpu"
         self._fits = functools.lru_cache(maxsize=4096)(self._count_fits)
 

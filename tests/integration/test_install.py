@@ -83,6 +83,7 @@ def test_dry_run_prints_every_action_and_does_none(tmp_path: Path, key_file: Pat
     expected = [
         f"+ copy_tree {REPO} {root}/opt/appliance/app",
         f"+ make_venv {root}/opt/appliance/venv 1 {root}/opt/appliance/app ''",
+        f"+ use_gpu_encoder {root}/opt/appliance/venv",
         f"+ make_vllm_venv {root}/opt/appliance/vllm",
         f"+ write_file 0640 {root}/etc/appliance/appliance.toml",
         f"+ install -m 0600 {key_file} {root}/etc/appliance/credentials/OPENAI_API_KEY",
