@@ -132,9 +132,10 @@ class CacheConfig(_Section):
     guard_negation: bool = True
     guard_entities: bool = True
     index_save_interval_s: float = 5.0
-    # Embeddings of this many recent texts are kept, so a popular question re-asked in the
-    # same words costs no encoder run (0: off; 4096 vectors take 6 MB).
+    # Recent texts' embeddings kept, so a re-asked wording costs no encoder run (0: off; 6 MB).
     embedding_memo: int = 4096
+    # "auto": the GPU where onnxruntime's CUDA build works (install.sh), else the CPU.
+    encoder_device: Literal["auto", "cpu"] = "auto"
 
 
 class RouterConfig(_Section):

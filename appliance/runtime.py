@@ -152,7 +152,7 @@ class Runtime:
     async def _load(self) -> None:
         try:
             self._status("loading the encoder")
-            encoder = await asyncio.to_thread(Encoder)
+            encoder = await asyncio.to_thread(Encoder, device=self.config.cache.encoder_device)
             self._embedder = EmbeddingBatcher(
                 encoder,
                 recent_size=self.config.cache.embedding_memo,
@@ -162,6 +162,7 @@ class Runtime:
             self._embedder.start()
             # Opened even when disabled, so the operator can switch it on live.
             log.info("encoder on %s", encoder.device)
+            self.metrics.encoder_device(encoder.device)
             self._status("opening the cache")
             open_cache = SemanticCache if self.fleet is None else self.fleet.open_cache
             began = time.monotonic()

@@ -112,8 +112,11 @@ def batch_histogram(metrics: str) -> str:
     return ", ".join(parts) or "no runs"
 
 
-async def memo_off(hits: int, concurrency: int, seconds: int) -> list[tuple[str, dict]]:
-    server = start_appliance({"cache": {"embedding_memo": 0}})
+async def memo_off(
+    hits: int, concurrency: int, seconds: int, cache: dict | None = None, label: str = ""
+) -> list[tuple[str, dict]]:
+    """Semantic hits with every text encoded (`cache` adds settings; `label` names the rows)."""
+    server = start_appliance({"cache": {"embedding_memo": 0, **(cache or {})}})
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
             await warm(http)
@@ -123,14 +126,17 @@ async def memo_off(hits: int, concurrency: int, seconds: int) -> list[tuple[str,
                 return r.status_code == 200 and r.headers.get("x-appliance-cache") == "hit"
 
             rows = [
-                ("semantic hit, memo off, c=1", (await drive(call, min(hits, 500), 1)).summary())
+                (
+                    f"semantic hit, memo off{label}, c=1",
+                    (await drive(call, min(hits, 500), 1)).summary(),
+                )
             ]
             if shutil.which("wrk"):
                 encoded = [json.dumps(body(t)) for t in PARAPHRASES]
                 url = server.base_url + "/chat/completions"
                 rows.append(
                     (
-                        f"semantic hit, memo off, c={concurrency} (wrk)",
+                        f"semantic hit, memo off{label}, c={concurrency} (wrk)",
                         wrk(url, encoded, concurrency, seconds),
                     )
                 )

@@ -66,7 +66,8 @@ def _load_cuda_libraries() -> None:
 
 
 class Encoder:
-    """Synchronous encoder; thread-safe (onnxruntime sessions allow concurrent `run`)."""
+    """Synchronous encoder; thread-safe (onnxruntime sessions allow concurrent `run`).
+    `device` "auto" takes the GPU where onnxruntime offers one, "cpu" never does."""
 
     dim = DIM
 
@@ -75,6 +76,7 @@ class Encoder:
         model_path: Path | None = None,
         tokenizer_path: Path | None = None,
         threads: int = 0,
+        device: str = "auto",
     ) -> None:
         path = str(tokenizer_path or default_tokenizer_path())
         self._files = (Path(model_path or default_model_path()), Path(path))
@@ -90,7 +92,7 @@ class Encoder:
         opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        offered = providers(ort.get_available_providers())
+        offered = providers(ort.get_available_providers() if device == "auto" else [])
         if "CUDAExecutionProvider" in offered:
             _load_cuda_libraries()
         self._session = ort.InferenceSession(str(self._files[0]), opts, providers=offered)

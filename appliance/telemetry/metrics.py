@@ -57,6 +57,7 @@ class Metrics:
         self.embed_memo = Counter(
             "appliance_embedding_memo_hits", "Texts embedded from the recent memo", registry=r
         )
+        self._encoder = Info("appliance_encoder", "Where the cache's encoder runs", registry=r)
 
     def observe(self, event: RequestEvent) -> None:
         self.requests.labels(event.tier, event.cache, event.status).inc()
@@ -78,6 +79,9 @@ class Metrics:
 
     def observe_embed_memo(self) -> None:
         self.embed_memo.inc()
+
+    def encoder_device(self, device: str) -> None:
+        self._encoder.info({"device": device})
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

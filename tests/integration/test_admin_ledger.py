@@ -120,6 +120,9 @@ def test_metrics_parse_and_count_requests(priced: Server) -> None:
     assert (
         "appliance_overhead_seconds" in families or "appliance_request_latency_seconds" in families
     )
+    # Where the encoder runs; this CI box has no GPU, so it must say the CPU.
+    (encoder,) = families["appliance_encoder_info"].samples
+    assert encoder.labels == {"device": "cpu"}
 
 
 def test_config_patch_applies_now_and_survives_restart(server_factory: ServerFactory) -> None:

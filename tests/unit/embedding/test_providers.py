@@ -19,3 +19,9 @@ def test_this_box_reports_the_device_it_really_uses() -> None:
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     assert encoder.device == ("cuda" if has_cuda else "cpu")
     assert encoder.encode(["hello"]).shape == (1, 384)
+
+
+def test_an_encoder_told_cpu_never_takes_the_gpu() -> None:
+    encoder = Encoder(threads=1, device="cpu")
+    assert encoder.device == "cpu"
+    assert encoder._session.get_providers() == ["CPUExecutionProvider"]
