@@ -85,7 +85,6 @@ class Prepared:
 def prepare(
     req: ChatCompletionRequest,
     ctx: RequestContext,
-    cache: SemanticCache,
     config: CacheConfig,
     needs_key: bool,
 ) -> Prepared:
@@ -104,12 +103,14 @@ def prepare(
         key = build_key(ctx.client.namespace, req.model, messages, params)
         if use_cache and ctx.client.namespace != _own_namespace(ctx):
             own = build_key(_own_namespace(ctx), req.model, messages, params)
-    prepared = Prepared(
-        req, key, lookup=use_cache and not ctx.no_cache, store=use_cache, own_key=own
-    )
-    if use_cache:
+    return Prepared(req, key, lookup=use_cache and not ctx.no_cache, store=use_cache, own_key=own)
+
+
+def claim_entry(prepared: Prepared, cache: SemanticCache) -> None:
+    """A miss whose answer will be stored gets the entry id it is stored under (a hit never
+    needs one, and drawing it is a syscall on the hot path)."""
+    if prepared.store:
         prepared.entry_id = cache.new_entry_id()
-    return prepared
 
 
 def _own_namespace(ctx: RequestContext) -> str:

@@ -37,13 +37,14 @@ Stream = tuple[ChatCompletionChunk, AsyncIterator[ChatCompletionChunk]]
 
 async def chat(parts: Parts, req: ChatCompletionRequest, ctx: RequestContext) -> ChatReply:
     check_chat_request(req, parts.config.limits.max_json_depth)
-    prepared = caching.prepare(req, ctx, parts.cache, parts.config.cache, parts.routes(req.model))
+    prepared = caching.prepare(req, ctx, parts.config.cache, parts.routes(req.model))
     if (reply := await serve_hit(parts, prepared, ctx, exact_only=True)) is not None:
         return reply
     if prepared.key is not None and prepared.text:
         prepared.vector = await parts.embedder.embed(prepared.text)  # one vector: cache+router
     if (reply := await serve_hit(parts, prepared, ctx, exact_only=False)) is not None:
         return reply
+    caching.claim_entry(prepared, parts.cache)
     routed = classify(parts, prepared)
     plan = readers_only(await parts.plan(req.model, routed, ctx), req)
     if req.stream and not wants_structured(req):
