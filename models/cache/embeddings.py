@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.encoder import choice
+
 CACHE_DIR = Path("/tmp/appliance_cache_emb")
 
 
@@ -19,12 +21,10 @@ def embed_cached(name: str, texts: list[str], batch: int = 64) -> np.ndarray:
     """Unit vectors for `texts`, read from /tmp when the same texts were embedded before
     (then no encoder is loaded, so a bench venv without onnxruntime can read them)."""
     digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    path = CACHE_DIR / f"{name}-{digest}.npy"
+    path = CACHE_DIR / f"{name}-{digest}{choice.cache_tag()}.npy"
     if path.exists():
         return np.load(path)
-    from appliance.embedding.encoder import Encoder
-
-    encoder = Encoder(threads=2)
+    encoder = choice.make_encoder()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     for start in range(0, len(order), batch):

@@ -75,6 +75,7 @@ from appliance.router.grouped import (  # noqa: E402
     source_family,
 )
 from appliance.router.metrics import read_outcomes  # noqa: E402
+from models.encoder import choice  # noqa: E402
 
 VERSION = "2.0.0"
 SUBJECT_FOLDS = 10
@@ -84,13 +85,11 @@ DEFAULT_TIERS = 3
 
 def embed(prompts: list[str], cache_dir: Path) -> np.ndarray:
     """MiniLM vectors of the prompts, cached by their hash; batches sorted by length."""
-    from appliance.embedding.encoder import Encoder
-
     digest = hashlib.sha256("\x00".join(prompts).encode()).hexdigest()[:16]
-    path = cache_dir / f"embeddings-{digest}.npy"
+    path = cache_dir / f"embeddings-{digest}{choice.cache_tag()}.npy"
     if path.exists():
         return np.asarray(np.load(path))
-    encoder = Encoder(threads=2)
+    encoder = choice.make_encoder()
     order = np.argsort([len(p) for p in prompts])
     out = np.zeros((len(prompts), 384), dtype=np.float32)
     for start in range(0, len(prompts), 64):
@@ -313,9 +312,7 @@ def main() -> int:
 
 
 def _encode(texts: list[str]) -> np.ndarray:
-    from appliance.embedding.encoder import Encoder
-
-    return np.asarray(Encoder(threads=2).encode(texts))
+    return np.asarray(choice.make_encoder().encode(texts))
 
 
 if __name__ == "__main__":
