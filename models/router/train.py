@@ -85,20 +85,7 @@ DEFAULT_TIERS = 3
 
 def embed(prompts: list[str], cache_dir: Path) -> np.ndarray:
     """MiniLM vectors of the prompts, cached by their hash; batches sorted by length."""
-    digest = hashlib.sha256("\x00".join(prompts).encode()).hexdigest()[:16]
-    path = cache_dir / f"embeddings-{digest}{choice.cache_tag()}.npy"
-    if path.exists():
-        return np.asarray(np.load(path))
-    encoder = choice.make_encoder()
-    order = np.argsort([len(p) for p in prompts])
-    out = np.zeros((len(prompts), 384), dtype=np.float32)
-    for start in range(0, len(prompts), 64):
-        rows = order[start : start + 64]
-        out[rows] = encoder.encode([prompts[i] for i in rows])
-        print(f"  embedded {min(start + 64, len(prompts))}/{len(prompts)}", end="\r", flush=True)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, out)
-    return out
+    return choice.cached_vectors(cache_dir, "embeddings", prompts, progress=True)
 
 
 def evaluate_scheme(
