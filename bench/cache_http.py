@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from loadgen import drive, start_appliance, table
+from loadgen import Server, drive, start_appliance, table
 
 STORED = [
     "How do I reset my router password?",
@@ -112,37 +112,37 @@ def batch_histogram(metrics: str) -> str:
     return ", ".join(parts) or "no runs"
 
 
-async def memo_off(
-    hits: int, concurrency: int, seconds: int, cache: dict | None = None, label: str = ""
+async def semantic_rows(
+    server: Server, hits: int, concurrency: int, seconds: int, label: str = "memo off"
 ) -> list[tuple[str, dict]]:
-    """Semantic hits with every text encoded (`cache` adds settings; `label` names the rows)."""
-    server = start_appliance({"cache": {"embedding_memo": 0, **(cache or {})}})
-    try:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
-            await warm(http)
+    """Semantic hits on a running daemon: c=1 with httpx, then c=`concurrency` with wrk."""
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
+        await warm(http)
 
-            async def call(i: int) -> bool:
-                r = await http.post("/chat/completions", json=body(PARAPHRASES[i % 4]))
-                return r.status_code == 200 and r.headers.get("x-appliance-cache") == "hit"
+        async def call(i: int) -> bool:
+            r = await http.post("/chat/completions", json=body(PARAPHRASES[i % 4]))
+            return r.status_code == 200 and r.headers.get("x-appliance-cache") == "hit"
 
-            rows = [
+        rows = [(f"semantic hit, {label}, c=1", (await drive(call, min(hits, 500), 1)).summary())]
+        if shutil.which("wrk"):
+            encoded = [json.dumps(body(t)) for t in PARAPHRASES]
+            url = server.base_url + "/chat/completions"
+            rows.append(
                 (
-                    f"semantic hit, memo off{label}, c=1",
-                    (await drive(call, min(hits, 500), 1)).summary(),
+                    f"semantic hit, {label}, c={concurrency} (wrk)",
+                    wrk(url, encoded, concurrency, seconds),
                 )
-            ]
-            if shutil.which("wrk"):
-                encoded = [json.dumps(body(t)) for t in PARAPHRASES]
-                url = server.base_url + "/chat/completions"
-                rows.append(
-                    (
-                        f"semantic hit, memo off{label}, c={concurrency} (wrk)",
-                        wrk(url, encoded, concurrency, seconds),
-                    )
-                )
-            metrics = (await http.get(server.url + "/metrics")).text
-        print("texts per encoder run, memo off:", batch_histogram(metrics))
-        return rows
+            )
+        metrics = (await http.get(server.url + "/metrics")).text
+    print(f"texts per encoder run, {label}:", batch_histogram(metrics))
+    return rows
+
+
+async def memo_off(hits: int, concurrency: int, seconds: int) -> list[tuple[str, dict]]:
+    """Semantic hits with every text encoded, as a stream of never-seen wordings would be."""
+    server = start_appliance({"cache": {"embedding_memo": 0}})
+    try:
+        return await semantic_rows(server, hits, concurrency, seconds)
     finally:
         server.stop()
 

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import shutil
 import statistics
 import threading
 import time
 
 import httpx
 import numpy as np
-from cache_http import PARAPHRASES, body, warm, wrk
-from loadgen import drive, start_appliance, table
+from cache_http import semantic_rows
+from loadgen import start_appliance, table
 
 from appliance.embedding.encoder import Encoder
 
@@ -90,34 +88,22 @@ class StatsSampler(threading.Thread):
 
 async def daemon(device: str, concurrency: int, seconds: int) -> list[tuple[str, dict]]:
     server = start_appliance({"cache": {"embedding_memo": 0, "encoder_device": device}})
+    sampler = StatsSampler(server.url, server.admin_token())
     try:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=120) as http:
-            await warm(http)
-            metrics = (await http.get(server.url + "/metrics")).text
-            ran_on = next(
-                (line for line in metrics.splitlines() if line.startswith("appliance_encoder")),
-                "appliance_encoder_info missing",
-            )
-            print(f"daemon with encoder_device={device}: {ran_on}")
-
-            async def call(i: int) -> bool:
-                r = await http.post("/chat/completions", json=body(PARAPHRASES[i % 4]))
-                return r.status_code == 200 and r.headers.get("x-appliance-cache") == "hit"
-
-            rows = [
-                (f"{device}: semantic hit, memo off, c=1", (await drive(call, 300, 1)).summary())
-            ]
-        if shutil.which("wrk"):
-            sampler = StatsSampler(server.url, server.admin_token())
-            sampler.start()
-            encoded = [json.dumps(body(t)) for t in PARAPHRASES]
-            result = wrk(server.base_url + "/chat/completions", encoded, concurrency, seconds)
-            sampler.stop.set()
-            sampler.join()
-            rows.append((f"{device}: semantic hit, memo off, c={concurrency} (wrk)", result))
-            print(f"  GPU under load ({device}): {sampler.summary()}")
+        metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        ran_on = next(
+            (line for line in metrics.splitlines() if line.startswith("appliance_encoder")),
+            "appliance_encoder_info missing",
+        )
+        print(f"daemon with encoder_device={device}: {ran_on}")
+        sampler.start()
+        rows = await semantic_rows(server, 300, concurrency, seconds, f"memo off, {device}")
+        sampler.stop.set()
+        sampler.join()
+        print(f"  GPU under load ({device}): {sampler.summary()}")
         return rows
     finally:
+        sampler.stop.set()
         server.stop()
 
 
