@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -25,6 +25,10 @@ from appliance.replay.sweep import (
     DEFAULT_THRESHOLDS,
     DEFAULT_VERIFIER_BARS,
 )
+from appliance.replay.vectors import VectorMemo, default_directory
+
+if TYPE_CHECKING:
+    from appliance.embedding.encoder import Encoder
 
 _OPENAI = "https://api.openai.com/v1"
 
@@ -257,9 +261,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vector_memo(args: argparse.Namespace, encoder: Any) -> Any:
-    from appliance.replay.vectors import VectorMemo, default_directory
-
+def _vector_memo(args: argparse.Namespace, encoder: Encoder) -> VectorMemo | None:
     if args.no_vector_cache:
         return None
     directory = args.vector_cache or default_directory()
