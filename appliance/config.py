@@ -4,9 +4,8 @@ It owns the shape of every setting, its default, and the checks that tie setting
 It must not build runtime objects (backends, caches): `app.py` does that from a valid `Config`.
 
 Loading is two steps (the TensorZero habit): decode the shape with msgspec (unknown keys are
-errors, so a typo never passes silently), then cross-check meaning (tier names unique, model
-files present, cut points ascending). Every error names the key path, e.g.
-`config: tiers[1].base_url: expected a URL`.
+errors), then cross-check meaning (tier names unique, model files present, cut points
+ascending). Every error names the key path, e.g. `config: tiers[1].base_url: expected a URL`.
 """
 
 from __future__ import annotations
@@ -85,9 +84,8 @@ class ServerConfig(_Section):
     port: int = 8080
     max_body_bytes: int = 4 * 1024 * 1024
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # Connection discipline (appliance/server.py): open connections beyond the cap make room
-    # by dropping the longest-waiting idle or header-trickling one, else get a fast 503. The
-    # cap never exceeds the descriptor limit less a reserve.
+    # Connection discipline (appliance/server.py): beyond the cap (never above the descriptor
+    # limit less a reserve), the longest-waiting idle or trickling connection goes, else 503.
     max_connections: int = 4096
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
@@ -134,8 +132,10 @@ class CacheConfig(_Section):
     index_save_interval_s: float = 5.0
     # Recent texts' embeddings kept, so a re-asked wording costs no encoder run (0: off; 6 MB).
     embedding_memo: int = 4096
-    # "auto": the GPU where onnxruntime's CUDA build works (install.sh), else the CPU.
+    # "auto": the GPU where onnxruntime's CUDA build works (install.sh), else the CPU; the
+    # int8 build on CPU, fp32 on GPU. A change re-embeds the cache at start (docs/encoder.md).
     encoder_device: Literal["auto", "cpu"] = "auto"
+    encoder_precision: Literal["auto", "int8", "fp32"] = "auto"
 
 
 class RouterConfig(_Section):

@@ -79,6 +79,7 @@ class Runtime:
     status: str = "starting"
     _pipeline: Pipeline | None = None
     _embedder: EmbeddingBatcher | None = None
+    _published: EmbeddingBatcher | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _saved_overrides: dict[str, object] = field(default_factory=dict)
     _unhook_reload: Callable[[], None] | None = None
@@ -152,7 +153,10 @@ class Runtime:
     async def _load(self) -> None:
         try:
             self._status("loading the encoder")
-            encoder = await asyncio.to_thread(Encoder, device=self.config.cache.encoder_device)
+            settings = self.config.cache
+            encoder = await asyncio.to_thread(
+                Encoder, device=settings.encoder_device, precision=settings.encoder_precision
+            )
             self._embedder = EmbeddingBatcher(
                 encoder,
                 recent_size=self.config.cache.embedding_memo,
@@ -160,9 +164,17 @@ class Runtime:
                 on_recent=self.metrics.observe_embed_memo,
             )
             self._embedder.start()
+            if encoder.precision != "fp32":
+                # /v1/embeddings answers with the packaged fp32 model: a client's stored
+                # vectors must not change space when the cache's encoder gets faster.
+                published = await asyncio.to_thread(
+                    Encoder, device=settings.encoder_device, precision="fp32"
+                )
+                self._published = EmbeddingBatcher(published, recent_size=0)
+                self._published.start()
             # Opened even when disabled, so the operator can switch it on live.
-            log.info("encoder on %s", encoder.device)
-            self.metrics.encoder_device(encoder.device)
+            log.info("encoder on %s, %s", encoder.device, encoder.precision)
+            self.metrics.encoder_device(encoder.device, encoder.precision)
             self._status("opening the cache")
             open_cache = SemanticCache if self.fleet is None else self.fleet.open_cache
             began = time.monotonic()
@@ -174,11 +186,13 @@ class Runtime:
                 encoder.sees_whole,
                 Verifier() if self.config.cache.verifier else None,
                 self._index_progress,
+                vectors=encoder,
             )
             log.info(
-                "cache: index %s, %s entries, in %.1f s",
+                "cache: index %s, %s entries (%s embedded again for this encoder), in %.1f s",
                 cache.opened,
                 f"{cache.stats()['entries']:,}",
+                f"{cache.reembedded:,}",
                 time.monotonic() - began,
             )
             if self.fleet is not None:
@@ -194,6 +208,7 @@ class Runtime:
                 self.policy,
                 self.accounting,
                 encoder.count_tokens,
+                self._published,
             )
             available = [t.name for t in self.tiers.tiers if t.is_available]
             log.info("ready; tiers available: %s", ", ".join(available) or "none")
@@ -268,8 +283,9 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await self.tiers.close()
-        if self._embedder is not None:
-            self._embedder.close()
+        for embedder in (self._embedder, self._published):
+            if embedder is not None:
+                embedder.close()
         if self.fleet is not None:
             await asyncio.to_thread(self.fleet.close)
         if self._pipeline is not None:

@@ -80,8 +80,8 @@ class Metrics:
     def observe_embed_memo(self) -> None:
         self.embed_memo.inc()
 
-    def encoder_device(self, device: str) -> None:
-        self._encoder.info({"device": device})
+    def encoder_device(self, device: str, precision: str) -> None:
+        self._encoder.info({"device": device, "precision": precision})
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -120,9 +120,10 @@ def test_metrics_parse_and_count_requests(priced: Server) -> None:
     assert (
         "appliance_overhead_seconds" in families or "appliance_request_latency_seconds" in families
     )
-    # Where the encoder runs; this CI box has no GPU, so it must say the CPU.
+    # Where the encoder runs; this CI box has no GPU, so it must say the CPU, and on the CPU
+    # the default runs the int8 build (built and checked against the reference vectors).
     (encoder,) = families["appliance_encoder_info"].samples
-    assert encoder.labels == {"device": "cpu"}
+    assert encoder.labels == {"device": "cpu", "precision": "int8"}
 
 
 def test_config_patch_applies_now_and_survives_restart(server_factory: ServerFactory) -> None:

@@ -36,6 +36,7 @@ def test_defaults_need_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ({"cache": {"threshold": 1.5}}, "config: cache.threshold"),
         ({"cache": {"encoder_device": "gpu"}}, "config: cache.encoder_device: Invalid enum"),
+        ({"cache": {"encoder_precision": "fp16"}}, "config: cache.encoder_precision: Invalid"),
         ({"router": {"cut_points": [0.5]}}, "config: router.cut_points: expected 0 values"),
         ({"unknown_top": 1}, "config: Object contains unknown field `unknown_top`"),
     ],

@@ -96,10 +96,20 @@ def test_trivial_prompts_route_local_and_hard_ones_to_the_frontier(
     assert tiers[len(TRIVIAL) :] == [2] * len(HARD_OOD)
 
 
-def test_recorded_out_of_domain_probes_reproduce_and_never_invert(
-    classifier: RouterClassifier, encoder: Encoder
+def test_recorded_out_of_domain_probes_reproduce_on_the_encoder_they_were_recorded_on(
+    classifier: RouterClassifier,
 ) -> None:
-    """All probes from models/router/probes.py, as recorded in router.json: every trivial one
+    """router.json's probe scores were recorded with the fp32 encoder (the int8 build did not
+    exist yet): on it they reproduce to the third decimal."""
+    probes = classifier.metadata["ood_probes"]
+    texts = [p["prompt"] for p in probes]
+    scores = classifier.score(Encoder(threads=2, precision="fp32").encode(texts), texts)
+    assert scores == pytest.approx([p["score"] for p in probes], abs=2e-3)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_out_of_domain_probes_never_invert(classifier: RouterClassifier, precision: str) -> None:
+    """All probes from models/router/probes.py, on either encoder build: every trivial one
     is local, no hard one is local, and open-ended requests that need reasoning (maths, logic,
     code, science) score above the ones a weak model handles (writing, role-play, extraction,
     humanities) on average."""
@@ -108,8 +118,9 @@ def test_recorded_out_of_domain_probes_reproduce_and_never_invert(
         [0.70, 0.25, 0.05], ScoreProfile.from_metadata(classifier.metadata)
     )
     texts = [p["prompt"] for p in probes]
+    encoder = Encoder(threads=2, precision=precision)
+    assert encoder.precision == precision
     scores = classifier.score(encoder.encode(texts), texts)
-    assert scores == pytest.approx([p["score"] for p in probes], abs=2e-3)
     for probe, score in zip(probes, scores, strict=True):
         tier = policy.tier(float(score))
         if probe["kind"] == "trivial":
