@@ -7,8 +7,8 @@ verifier the old rule applies: cosine >= `threshold` and the lexical guards.
 
 It owns the lookup and store protocol, keeping store, index and catalogue in step: TTL, the
 entry-count bound (LRU), invalidation, the epoch, and the background thread that saves the
-index and flushes hit counters. It must not embed text, decide cacheability (`policy.py`) or
-speak HTTP.
+index and flushes hit counters. It must not embed text (beyond `reembed.py` at start-up, when
+the encoder changed), decide cacheability (`policy.py`) or speak HTTP.
 
 Everything here is synchronous. Lookups take no lock: they read the catalogue (whose
 single-key updates are atomic under the GIL), the index (under its read lock) and diskcache
@@ -37,6 +37,7 @@ from appliance.cache.feedback import ServedScores
 from appliance.cache.index import VectorIndex
 from appliance.cache.matching import Lookup, choose, screen
 from appliance.cache.rebuild import Progress, open_index
+from appliance.cache.reembed import VectorSource, follow_encoder
 from appliance.cache.scope import CacheKey, exact_hash
 from appliance.cache.store import Entry, EntryStore
 from appliance.cache.verdicts import Verdicts
@@ -60,6 +61,7 @@ class SemanticCache(Verdicts):
         sees_whole: Callable[[str], bool] | None = None,
         verifier: Verifier | None = None,
         progress: Progress | None = None,
+        vectors: VectorSource | None = None,
     ) -> None:
         self.config = config
         # None keeps the pre-verifier rule (cosine >= threshold + guards).
@@ -77,6 +79,14 @@ class SemanticCache(Verdicts):
         self._served = ServedScores()
         self._last_save: float | None = None
         self._epoch = self._store.epoch
+        # The encoder whose vectors this cache holds; None: the caller keeps one encoder
+        # (a replay's scratch cache) and nothing is checked.
+        self.vectors = vectors
+        self.reembedded = (
+            0
+            if vectors is None
+            else follow_encoder(self._store, vectors, self._dir / "index", progress)
+        )
         self._index, self._cat, self.opened = open_index(
             self._dir / "index", self._store, dim, progress
         )

@@ -1,9 +1,9 @@
 """Durable cache entries in diskcache: the source of truth the index is rebuilt from.
 
 It owns the on-disk records (response, vector, scope, text, created, hits, label, the entry's
-own verifier bar), the exact-hash lookup, the log of entries flagged wrong, and two counters
-kept beside them: the epoch and the generation (bumped by every add or delete, so a saved
-index can tell it is stale). It must not
+own verifier bar), the exact-hash lookup, the log of entries flagged wrong, and what is kept
+beside them: the epoch, the generation (bumped by every add or delete, so a saved index can
+tell it is stale) and the identity of the encoder that made the vectors. It must not
 know about similarity, TTL policy or LRU order: the facade decides what to delete.
 
 diskcache runs SQLite in WAL mode; `synchronous=FULL` makes a returned `put` survive power
@@ -60,6 +60,7 @@ _EXACT = "x"
 _KEY_MEMO = 65536  # serialised keys kept per store (a few MB)
 _EPOCH = "meta:epoch"
 _GENERATION = "meta:generation"
+_ENCODER = "meta:encoder"
 
 
 class _KeyMemoDisk(diskcache.Disk):  # type: ignore[misc]
@@ -110,6 +111,18 @@ class EntryStore:
     @property
     def generation(self) -> int:
         return int(self._cache.get(_GENERATION, 0))
+
+    @property
+    def encoder(self) -> str | None:
+        """The identity of the encoder that made the stored vectors (None: not recorded)."""
+        found = self._cache.get(_ENCODER)
+        return None if found is None else str(found)
+
+    def set_encoder(self, identity: str) -> None:
+        self._cache.set(_ENCODER, identity)
+
+    def entry_ids(self) -> list[str]:
+        return [k[1] for k in self._cache.iterkeys() if isinstance(k, tuple) and k[0] == _ENTRY]
 
     def get(self, entry_id: str) -> Entry | None:
         raw = self._cache.get((_ENTRY, entry_id))
@@ -198,12 +211,15 @@ class EntryStore:
                     yield self._decoder.decode(raw)
 
     def reset(self, epoch: int) -> None:
-        """Drop every entry and set the epoch; the generation keeps counting up."""
-        generation = self.generation
+        """Drop every entry and set the epoch; the generation keeps counting up and the
+        encoder stays recorded (the next entries are made by it too)."""
+        generation, encoder = self.generation, self.encoder
         with self._cache.transact():
             self._cache.clear()
             self._cache.set(_EPOCH, epoch)
             self._cache.set(_GENERATION, generation + 1)
+            if encoder is not None:
+                self._cache.set(_ENCODER, encoder)
 
     def volume(self) -> int:
         return int(self._cache.volume())

@@ -45,12 +45,15 @@ class SharedEntry(msgspec.Struct, omit_defaults=True):
     response: bytes
     created: float
     box: str
+    # The identity of the encoder that made `vector` ("": a box from before it was sent): a
+    # box on another encoder embeds the text again rather than compare unlike vectors.
+    encoder: str = ""
 
     @classmethod
     def of(
-        cls, entry_id: str, key: CacheKey, vector: bytes, response: bytes, box: str
+        cls, entry_id: str, key: CacheKey, vector: bytes, response: bytes, box: str, encoder: str
     ) -> SharedEntry:
-        return cls(entry_id, dataclasses.asdict(key), vector, response, time.time(), box)
+        return cls(entry_id, dataclasses.asdict(key), vector, response, time.time(), box, encoder)
 
     def cache_key(self) -> CacheKey:
         return CacheKey(**{k: v for k, v in self.key.items() if k in _KEY_FIELDS})

@@ -37,10 +37,16 @@ class Publisher:
     epoch: int = 0  # the fleet epoch this box is in (kept by the follower)
 
     def stored(
-        self, entry_id: str, key: CacheKey, vector: np.ndarray, body: bytes, ttl_s: float
+        self,
+        entry_id: str,
+        key: CacheKey,
+        vector: np.ndarray,
+        body: bytes,
+        ttl_s: float,
+        encoder: str,
     ) -> None:
         vec = np.asarray(vector, dtype=np.float32).tobytes()
-        entry = SharedEntry.of(entry_id, key, vec, bytes(body), self.box)
+        entry = SharedEntry.of(entry_id, key, vec, bytes(body), self.box, encoder)
         self.outbox.put(StoreOp(self.layout, entry, self.epoch, ttl_s, self.max_len))
 
     def invalidated(
@@ -68,7 +74,8 @@ class ReplicatedCache(SemanticCache):
         super().store(entry_id, key, vector, response)
         if self.publisher is not None:
             ttl_s = self.config.ttl_days * _DAY_S
-            self.publisher.stored(entry_id, key, vector, response, ttl_s)
+            encoder = "" if self.vectors is None else self.vectors.identity
+            self.publisher.stored(entry_id, key, vector, response, ttl_s, encoder)
 
     def invalidate(
         self,
@@ -104,12 +111,16 @@ class ReplicatedCache(SemanticCache):
     # ----- the other boxes' writes: local only ----------------------------------------------
 
     def apply_entry(self, entry: SharedEntry) -> bool:
-        """False (and nothing stored) for a vector of another size: a box on another
-        encoder, whose vectors would not compare with ours."""
+        """An entry made by another encoder (a rolling upgrade, another precision) is
+        embedded again here from its text; without an encoder to do that, one whose vector
+        has another size is refused (False, nothing stored)."""
+        key = entry.cache_key()
         vector = np.frombuffer(entry.vector, dtype=np.float32)
+        if self.vectors is not None and entry.encoder != self.vectors.identity:
+            vector = self.vectors.encode([key.text])[0]
         if vector.size != self.dim:
             return False
-        SemanticCache.store(self, entry.id, entry.cache_key(), vector, entry.response)
+        SemanticCache.store(self, entry.id, key, vector, entry.response)
         return True
 
     def apply_invalidate(

@@ -11,6 +11,7 @@ import msgspec
 import numpy as np
 import pytest
 
+from appliance.cache.reembed import VectorSource
 from appliance.config import CacheConfig, FleetConfig
 from appliance.fleet.fleet import Fleet
 from appliance.fleet.replica import ReplicatedCache
@@ -37,12 +38,16 @@ class Box:
     """One box's fleet parts. Closing it and making a box of the same name again is a
     restart on the same state dir."""
 
-    def __init__(self, name: str, state: Path, config: FleetConfig) -> None:
+    def __init__(
+        self, name: str, state: Path, config: FleetConfig, vectors: VectorSource | None = None
+    ) -> None:
         self.name, self.state, self.config = name, state, config
         self.ledger = Ledger(state / "ledger.sqlite")
         self.fleet = Fleet(config, name, state)
         self.budgets = self.fleet.open_budgets(self.ledger)
-        self.cache: ReplicatedCache = self.fleet.open_cache(state / "cache", QUIET, DIM)
+        self.cache: ReplicatedCache = self.fleet.open_cache(
+            state / "cache", QUIET, DIM, vectors=vectors
+        )
         self.fleet.start()
         self.closed = False
 
@@ -65,9 +70,9 @@ def make_box(redis_server: RedisServer, tmp_path: Path) -> Iterator[BoxFactory]:
     client.close()
     boxes: list[Box] = []
 
-    def make(name: str, **settings: Any) -> Box:
+    def make(name: str, vectors: VectorSource | None = None, **settings: Any) -> Box:
         fields = {"redis_url": redis_server.url, "publish_interval_s": 0.2, **settings}
-        box = Box(name, tmp_path / name, msgspec.convert(fields, FleetConfig))
+        box = Box(name, tmp_path / name, msgspec.convert(fields, FleetConfig), vectors)
         boxes.append(box)
         return box
 

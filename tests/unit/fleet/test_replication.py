@@ -7,8 +7,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from appliance.cache.scope import CacheKey, build_key
-from appliance.fleet.entries import SharedEntry
+from appliance.embedding.encoder import Encoder
+from appliance.fleet.entries import SharedEntry, decode
 from appliance.fleet.replica import ReplicatedCache
 from tests.redis_server import RedisServer
 from tests.unit.fleet.conftest import Box, BoxFactory, unit
@@ -133,8 +136,33 @@ def test_a_redis_that_lost_its_data_does_not_flush_the_boxes(
     assert int(b.fleet.link.slow.get(b.fleet.layout.epoch) or 0) == 1
 
 
-def test_an_entry_from_a_box_on_another_encoder_is_skipped(make_box: BoxFactory) -> None:
+def test_an_entry_of_another_size_is_skipped_by_a_box_that_cannot_embed(
+    make_box: BoxFactory,
+) -> None:
     a = make_box("a")
-    other = SharedEntry.of("e1", key("question"), unit(1)[:100].tobytes(), b"x", "old-box")
+    other = SharedEntry.of("e1", key("question"), unit(1)[:100].tobytes(), b"x", "old-box", "")
     assert not a.cache.apply_entry(other)
     assert hit(a.cache, "question", 1) is None
+
+
+def test_an_entry_made_by_another_encoder_is_embedded_again_here(make_box: BoxFactory) -> None:
+    """A rolling upgrade: box "old" publishes fp32 vectors, box "new" runs the int8 build.
+    "new" stores the entry under its own vector of the text; "old" keeps the vector as sent
+    by a box on its own encoder. Published entries name the encoder that made them."""
+    fp32, int8 = Encoder(threads=2, precision="fp32"), Encoder(threads=2)
+    old, new = make_box("old", vectors=fp32), make_box("new", vectors=int8)
+    text = "what is the capital of France?"
+    entry_id = old.cache.new_entry_id()
+    old.cache.store(entry_id, key(text), fp32.encode([text])[0], b"Paris")
+    wait_for(lambda: new.cache._store.get(entry_id) is not None)
+    shared = old.fleet.link.slow.hget(old.fleet.layout.entries(0), entry_id)
+    assert decode(shared).encoder == fp32.identity
+    got = new.cache._store.get(entry_id)
+    assert got is not None
+    assert np.allclose(np.frombuffer(got.vector, dtype=np.float32), int8.encode([text])[0])
+    found = new.cache.lookup_semantic(key(text), int8.encode([text])[0])
+    assert (found.outcome, found.entry_id) == ("hit", entry_id)
+    back = SharedEntry.of("e2", key("order a pizza"), unit(3).tobytes(), b"x", "new", fp32.identity)
+    assert old.cache.apply_entry(back)  # made by its own encoder: the vector is used as sent
+    kept = old.cache._store.get("e2")
+    assert kept is not None and np.array_equal(np.frombuffer(kept.vector, np.float32), unit(3))
