@@ -3,6 +3,8 @@
 One request may hold at most `limits.embeddings_max_inputs` texts; each is embedded from its
 first 256 word pieces (the encoder's window, as OpenAI-compatible local models do) in runs
 whose memory is bounded (`embedding/encoder.py`), so a large batch costs time, not gigabytes.
+The vectors come from the packaged fp32 model even where the cache runs the int8 build
+(`Parts.published`): what a client stored keeps its meaning across that change.
 Every call is a ledger row (tier `embeddings`, priced at the local encoder's price, zero by
 default) and passes the same budget check as chat.
 """
@@ -39,7 +41,7 @@ async def embed(
     if budgets.is_exhausted(ctx.client) and parts.config.security.on_budget_exceeded == "reject":
         raise BudgetExceeded(f"Client '{ctx.client.name}' has reached its monthly budget")
     began = time.perf_counter()
-    vectors = await parts.embedder.embed_many(texts)
+    vectors = await (parts.published or parts.embedder).embed_many(texts)
     tokens = await asyncio.to_thread(
         lambda: sum(min(parts.count_tokens(t) + 2, _WINDOW) for t in texts)
     )

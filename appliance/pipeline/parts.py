@@ -51,6 +51,9 @@ class Parts:
     policy: RoutingPolicy
     accounting: Accounting
     count_tokens: Callable[[str], int]
+    # What `/v1/embeddings` answers with, where it is not `embedder` (the packaged fp32
+    # model when the cache runs the int8 build).
+    published: Embedder | None = None
 
     def routes(self, model: str) -> bool:
         """Whether this request is routed by score (auto, or a pinned model rewritten)."""

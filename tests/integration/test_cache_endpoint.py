@@ -6,8 +6,10 @@ import time
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
+from appliance.embedding.encoder import Encoder
 from tests.conftest import ServerFactory
 from tests.serving import Server, sdk
 
@@ -155,6 +157,13 @@ def test_embeddings_endpoint_serves_unit_vectors(server: Server) -> None:
     norm = sum(x * x for x in result.data[0].embedding) ** 0.5
     assert abs(norm - 1.0) < 1e-3
     assert result.usage.prompt_tokens > 0
+    # The packaged fp32 model answers, not the cache's int8 build: a client's stored vectors
+    # keep their meaning across that change.
+    expected = Encoder(threads=1, precision="fp32").encode(["hello", "hi there"])
+    got = np.array([d.embedding for d in result.data], dtype=np.float32)
+    assert np.allclose(got, expected, atol=1e-5)
+    int8 = Encoder(threads=1).encode(["hello", "hi there"])
+    assert not np.allclose(got, int8, atol=1e-3)
 
 
 def test_an_entry_flagged_wrong_is_dropped_and_listed(server: Server) -> None:
