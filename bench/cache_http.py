@@ -139,12 +139,17 @@ async def semantic_rows(
 
 
 async def memo_off(hits: int, concurrency: int, seconds: int) -> list[tuple[str, dict]]:
-    """Semantic hits with every text encoded, as a stream of never-seen wordings would be."""
-    server = start_appliance({"cache": {"embedding_memo": 0}})
-    try:
-        return await semantic_rows(server, hits, concurrency, seconds)
-    finally:
-        server.stop()
+    """Semantic hits with every text encoded, as a stream of never-seen wordings would be:
+    on the default encoder (the int8 build on CPU), then on the packaged fp32 model as the
+    same-run baseline."""
+    rows = []
+    for precision, label in (("auto", "memo off"), ("fp32", "memo off, fp32 encoder")):
+        server = start_appliance({"cache": {"embedding_memo": 0, "encoder_precision": precision}})
+        try:
+            rows += await semantic_rows(server, hits, concurrency, seconds, label)
+        finally:
+            server.stop()
+    return rows
 
 
 async def measure(hits: int, concurrency: int, seconds: int) -> list[tuple[str, dict]]:

@@ -139,8 +139,9 @@ class Encoder:
 
     @functools.cached_property
     def identity(self) -> str:
-        """What the vectors depend on: the model's and the tokenizer's bytes, the window and
-        onnxruntime's version. Vectors kept beyond this process are keyed by it."""
+        """What the vectors depend on: the model's and the tokenizer's bytes, the window,
+        onnxruntime's version, and whether texts run alone. Vectors kept beyond this process
+        (the cache's store, fleet entries, replay's memo) are keyed by it."""
         digest = hashlib.sha256(f"{MAX_TOKENS}|{ort.__version__}|{self._alone}".encode())
         for path in self._files:
             digest.update(path.read_bytes())

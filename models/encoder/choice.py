@@ -1,11 +1,12 @@
-"""Which encoder the evaluation scripts embed with: the shipped one, or a candidate model file
-named by APPLIANCE_EVAL_ENCODER, so a new encoder is judged by the very scripts that
-calibrated the shipped one (models/cache/calibrate.py, train_verifier.py, models/router/).
+"""Which encoder the evaluation scripts embed with: the daemon's default (the int8 build on
+CPU), the packaged fp32 model (`APPLIANCE_EVAL_ENCODER=fp32`, what every threshold was first
+calibrated on), or a candidate model file named by the variable, so a new encoder is judged by
+the very scripts that calibrated the shipped one (models/cache/calibrate.py,
+train_verifier.py, models/router/).
 
 It owns that choice and the scripts' one vector cache (`cached_vectors`): files keyed by the
-texts and tagged by the encoder, so a candidate never reads the shipped encoder's vectors. It
-is evaluation tooling: `appliance/` never reads the variable, so the daemon always runs the
-encoder its thresholds were calibrated on.
+texts and tagged by the encoder, so one encoder never reads another's vectors. It is
+evaluation tooling: `appliance/` never reads the variable.
 """
 
 from __future__ import annotations
@@ -18,24 +19,28 @@ from typing import Any
 import numpy as np
 
 ENV = "APPLIANCE_EVAL_ENCODER"
+FP32 = "fp32"
 
 
 def candidate() -> Path | None:
     value = os.environ.get(ENV)
-    return Path(value) if value else None
+    return Path(value) if value and value != FP32 else None
 
 
 def cache_tag() -> str:
-    """'' for the shipped encoder; '-<hash of the candidate's path>' otherwise."""
+    """'' for the packaged fp32 model (the tag its vector files always had), '-int8' for the
+    daemon's default, '-<hash of the candidate's path>' for a candidate file."""
     path = candidate()
-    return (
-        "" if path is None else "-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-    )
+    if path is not None:
+        return "-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    return "" if os.environ.get(ENV) == FP32 else "-int8"
 
 
 def make_encoder(threads: int = 2) -> Any:
     from appliance.embedding.encoder import Encoder
 
+    if os.environ.get(ENV) == FP32:
+        return Encoder(threads=threads, precision="fp32")
     return Encoder(candidate(), threads=threads)
 
 
