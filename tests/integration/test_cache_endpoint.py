@@ -9,6 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
+from appliance.cache.store import EntryStore
 from appliance.embedding.encoder import Encoder
 from tests.conftest import ServerFactory
 from tests.serving import Server, sdk
@@ -148,6 +149,32 @@ def test_restart_keeps_entries(server_factory: ServerFactory) -> None:
     again = ask(server, "What colour is the sky on a clear day?")
     assert again.headers["x-appliance-cache"] == "hit"
     assert again.headers["x-appliance-cache-entry"] == first.headers["x-appliance-cache-entry"]
+
+
+def test_a_new_encoder_embeds_the_stored_entries_again(server_factory: ServerFactory) -> None:
+    """Stored with the fp32 encoder, restarted on the int8 build: the entry is kept (an exact
+    repeat still hits) and its vector on disk is now the int8 build's vector of its text."""
+    question = "Which floor is the finance team on?"
+    server = server_factory({"cache": {"encoder_precision": "fp32"}})
+    ask(server, question)
+    assert ask_until_hit(server, question).headers["x-appliance-cache"] == "hit"
+    server.stop()
+    config = server.config_path.read_text()
+    server.config_path.write_text(config.replace('"fp32"', '"auto"'))
+    server.start()
+    assert ask(server, question).headers["x-appliance-cache"] == "hit"
+    server.stop()
+    assert "(1 embedded again for this encoder)" in server.log()
+    assert server.state_dir is not None
+    store = EntryStore(server.state_dir / "cache" / "entries")
+    try:
+        (entry,) = list(store.entries())
+        int8 = Encoder(threads=1)
+        assert store.encoder == int8.identity
+        vector = np.frombuffer(entry.vector, dtype=np.float32)
+        assert np.allclose(vector, int8.encode([entry.text])[0], atol=1e-6)
+    finally:
+        store.close()
 
 
 def test_embeddings_endpoint_serves_unit_vectors(server: Server) -> None:
