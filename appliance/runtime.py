@@ -187,6 +187,7 @@ class Runtime:
                 Verifier() if self.config.cache.verifier else None,
                 self._index_progress,
                 vectors=encoder,
+                reembed_progress=self._reembed_progress,
             )
             log.info(
                 "cache: index %s, %s entries (%s embedded again for this encoder), in %.1f s",
@@ -227,6 +228,12 @@ class Runtime:
     def _index_progress(self, done: int, total: int) -> None:
         """A repair or rebuild of the cache index: in `/readyz`, the service status, the log."""
         text = f"indexing the cache: {done:,} of {total:,} entries"
+        self._status(text)
+        log.info(text)
+
+    def _reembed_progress(self, done: int, total: int) -> None:
+        """Stored entries embedded again for a new encoder (docs/encoder.md), before indexing."""
+        text = f"embedding the cache again for the new encoder: {done:,} of {total:,} entries"
         self._status(text)
         log.info(text)
 

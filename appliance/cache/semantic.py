@@ -62,6 +62,7 @@ class SemanticCache(Verdicts):
         verifier: Verifier | None = None,
         progress: Progress | None = None,
         vectors: VectorSource | None = None,
+        reembed_progress: Progress | None = None,
     ) -> None:
         self.config = config
         # None keeps the pre-verifier rule (cosine >= threshold + guards).
@@ -85,7 +86,9 @@ class SemanticCache(Verdicts):
         self.reembedded = (
             0
             if vectors is None
-            else follow_encoder(self._store, vectors, self._dir / "index", progress)
+            else follow_encoder(
+                self._store, vectors, self._dir / "index", reembed_progress or progress
+            )
         )
         self._index, self._cat, self.opened = open_index(
             self._dir / "index", self._store, dim, progress

@@ -19,11 +19,13 @@ version that rounds differently is caught here, not by the cache serving wrong a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +37,7 @@ log = logging.getLogger("appliance.embedding")
 RECIPE = "fold-cast-mul|quantize_dynamic|QInt8|MatMul|MatMulConstBOnly"
 REFERENCE = Path(__file__).resolve().parent / "int8_reference.json"
 MIN_COSINE = 0.995
+_ABANDONED_S = 600.0
 
 
 def cache_directory() -> Path:
@@ -54,6 +57,7 @@ def int8_model(source: Path, encode: Callable[[Path, list[str]], np.ndarray]) ->
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _forget_abandoned(target.parent)
         built = _build(source, target.parent)
     except Exception as exc:  # no onnx, no disk, a quantiser that changed its API: fp32 then
         log.warning("the int8 encoder could not be built (%s); running the packaged one", exc)
@@ -71,6 +75,15 @@ def int8_model(source: Path, encode: Callable[[Path, list[str]], np.ndarray]) ->
     os.replace(built, target)  # atomic: a concurrent start sees the whole file or none
     log.info("built the int8 encoder at %s", target)
     return target
+
+
+def _forget_abandoned(directory: Path) -> None:
+    """A start killed mid-build leaves a 58 MB `.part` file; one older than any build takes
+    is deleted (a younger one may be another process's build in progress)."""
+    for part in directory.glob("*.onnx.part"):
+        with contextlib.suppress(OSError):
+            if time.time() - part.stat().st_mtime > _ABANDONED_S:
+                part.unlink()
 
 
 def _agreement(model: Path, encode: Callable[[Path, list[str]], np.ndarray]) -> float:

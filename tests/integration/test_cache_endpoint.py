@@ -164,6 +164,7 @@ def test_a_new_encoder_embeds_the_stored_entries_again(server_factory: ServerFac
     server.start()
     assert ask(server, question).headers["x-appliance-cache"] == "hit"
     server.stop()
+    assert "embedding the cache again for the new encoder: 1 of 1 entries" in server.log()
     assert "(1 embedded again for this encoder)" in server.log()
     assert server.state_dir is not None
     store = EntryStore(server.state_dir / "cache" / "entries")

@@ -5,6 +5,7 @@ it was batched with."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,17 @@ def test_the_precisions_are_told_apart_by_identity() -> None:
     assert int8.identity != fp32.identity
     cosine = np.sum(int8.encode(["hello there"]) * fp32.encode(["hello there"]))
     assert 0.9 < cosine < 0.9999
+
+
+def test_a_build_abandoned_by_a_killed_start_is_cleaned_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    directory = tmp_path / "appliance" / "encoder"
+    directory.mkdir(parents=True)
+    old, young = directory / "old.onnx.part", directory / "young.onnx.part"
+    old.write_bytes(b"half a model")
+    young.write_bytes(b"another start's build in progress")
+    os.utime(old, (0, 0))
+    assert quantized.int8_model(default_model_path(), encode_with) is not None
+    assert not old.exists() and young.exists()
