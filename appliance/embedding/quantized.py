@@ -30,7 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 log = logging.getLogger("appliance.embedding")
 
@@ -40,16 +39,23 @@ MIN_COSINE = 0.995
 _ABANDONED_S = 600.0
 
 
-def cache_directory() -> Path:
-    """`$XDG_CACHE_HOME/appliance/encoder`, or `~/.cache/...` without it."""
+def cache_home() -> Path:
+    """`$XDG_CACHE_HOME/appliance`, or `~/.cache/appliance` without it: what the appliance
+    keeps per user and can always make again (this build, replay's vector memo)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "appliance" / "encoder"
+    return Path(base) / "appliance"
+
+
+def cache_directory() -> Path:
+    return cache_home() / "encoder"
 
 
 def int8_model(source: Path, encode: Callable[[Path, list[str]], np.ndarray]) -> Path | None:
     """The checked int8 build of `source`, built on first use; None where it cannot be built
     or does not match the reference (the caller then runs `source` itself). `encode(model,
     texts)` embeds with a given model file: the check runs the real encoder path."""
+    import onnxruntime as ort  # here, so the CLI's `cache_home` users do not load it
+
     digest = hashlib.sha256(f"{RECIPE}|{ort.__version__}".encode())
     digest.update(source.read_bytes())
     target = cache_directory() / f"minilm-int8-{digest.hexdigest()[:20]}.onnx"

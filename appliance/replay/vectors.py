@@ -22,14 +22,15 @@ from pathlib import Path
 import diskcache
 import numpy as np
 
+from appliance.embedding.quantized import cache_home
+
 # Enough for ~300,000 distinct prompts (1.5 KB each with the key); least recently stored go.
 SIZE_LIMIT = 512 * 1024 * 1024
 
 
 def default_directory() -> Path:
     """`$XDG_CACHE_HOME/appliance/replay-vectors`, or `~/.cache/...` without it."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "appliance" / "replay-vectors"
+    return cache_home() / "replay-vectors"
 
 
 class VectorMemo:
