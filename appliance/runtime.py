@@ -185,9 +185,11 @@ class Runtime:
                 encoder.dim,
                 encoder.sees_whole,
                 Verifier() if self.config.cache.verifier else None,
-                self._index_progress,
+                functools.partial(self._entries_progress, "indexing the cache"),
                 vectors=encoder,
-                reembed_progress=self._reembed_progress,
+                reembed_progress=functools.partial(
+                    self._entries_progress, "embedding the cache again for the new encoder"
+                ),
             )
             log.info(
                 "cache: index %s, %s entries (%s embedded again for this encoder), in %.1f s",
@@ -225,15 +227,10 @@ class Runtime:
             os.kill(os.getpid(), signal.SIGTERM)
             raise
 
-    def _index_progress(self, done: int, total: int) -> None:
-        """A repair or rebuild of the cache index: in `/readyz`, the service status, the log."""
-        text = f"indexing the cache: {done:,} of {total:,} entries"
-        self._status(text)
-        log.info(text)
-
-    def _reembed_progress(self, done: int, total: int) -> None:
-        """Stored entries embedded again for a new encoder (docs/encoder.md), before indexing."""
-        text = f"embedding the cache again for the new encoder: {done:,} of {total:,} entries"
+    def _entries_progress(self, step: str, done: int, total: int) -> None:
+        """A start-up step over every cache entry (an index repair or rebuild; a re-embed for
+        a new encoder, docs/encoder.md): in `/readyz`, the service status, the log."""
+        text = f"{step}: {done:,} of {total:,} entries"
         self._status(text)
         log.info(text)
 
